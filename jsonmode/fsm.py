@@ -74,6 +74,20 @@ class Repeat(Node):
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class Graph(Node):
+    """An automaton whose edges carry sub-expressions.
+
+    Lets a construction share a continuation instead of copying it (objects with
+    optional properties stay linear in size).  Nodes are ints ``0..n_nodes-1``.
+    """
+
+    n_nodes: int
+    start: int
+    finals: tuple[int, ...]
+    edges: tuple[tuple[int, int, Node], ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class DfaNode(Node):
     """A compiled DFA used as a piece of a larger expression."""
 
@@ -345,6 +359,8 @@ class _Glushkov:
             return False, 0, 0
         if isinstance(node, DfaNode):
             return self._dfa(node.dfa)
+        if isinstance(node, Graph):
+            return self._graph(node)
         raise TypeError(f"unknown node {node!r}")
 
     def _repeat(self, node: Repeat) -> tuple[bool, int, int]:
@@ -374,6 +390,36 @@ class _Glushkov:
         f = f | tf if n else f
         la = la | tl
         return n, f, la
+
+    def _graph(self, g: Graph) -> tuple[bool, int, int]:
+        walked = [(u, v, *self.walk(x)) for u, v, x in g.edges]
+        n = g.n_nodes
+        in_direct = [0] * n
+        out = [0] * n
+        for u, v, _nl, f, la in walked:
+            in_direct[v] |= la
+            out[u] |= f
+        nullable_edges = [(u, v) for u, v, nl, _f, _l in walked if nl]
+        null_reach = [False] * n
+        for fn in g.finals:
+            null_reach[fn] = True
+        changed = True
+        while changed:  # closure over empty edges (graphs are small)
+            changed = False
+            for u, v in nullable_edges:
+                if out[u] | out[v] != out[u]:
+                    out[u] |= out[v]
+                    changed = True
+                if null_reach[v] and not null_reach[u]:
+                    null_reach[u] = True
+                    changed = True
+        for u in range(n):
+            self._link(in_direct[u], out[u])
+        last = 0
+        for u in range(n):
+            if null_reach[u]:
+                last |= in_direct[u]
+        return null_reach[g.start], out[g.start], last
 
     def _dfa(self, dfa: DFA) -> tuple[bool, int, int]:
         S = dfa.num_states

@@ -1,0 +1,386 @@
+"""Token-level automaton: a byte DFA lifted onto a real vocabulary.
+
+For each DFA state we need the set of token ids whose whole byte string keeps the
+DFA alive.  That is computed vectorised over the vocabulary (numpy), never with a
+Python loop over tokens:
+
+* tokens are grouped by first symbol, so a state that allows two bytes only looks at
+  the few thousand tokens starting with them;
+* tokens made only of symbols on which the state loops back to itself (the inside of
+  a free string) are accepted in bulk with a bitset test;
+* the rest walk the DFA together, one gather per byte position, dropping dead rows.
+
+Masks are packed like xgrammar's and llguidance's: ``ceil(width/32)`` int32 words,
+bit ``i % 32`` of word ``i // 32`` set when token ``i`` is allowed.  The mask table
+is one 2-D array so a GPU copy is a single upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import TokenRejectedError
+from .fsm import DFA, Node, compile_dfa
+from .vocab import Vocabulary
+
+_BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pays off
+_WORD_BITS = 32
+
+
+@dataclass(frozen=True)
+class _TokenTables:
+    """Per-(vocabulary, special symbols) arrays, shared by every automaton over them."""
+
+    syms: np.ndarray  # int16 (V, Lmax): symbol ids, padded with 0
+    lengths: np.ndarray  # int32 (V,); 0 = token can never be produced as text
+    by_first: np.ndarray  # int32 token ids sorted by first symbol (length > 0 only)
+    first_start: np.ndarray  # int64 (n_sym + 1,) offsets into by_first
+    byteset: np.ndarray  # uint64 (V, 4): bitset of byte values used by each token
+    has_special: np.ndarray  # bool (V,): token is a special-symbol token
+    token_syms: list[tuple[int, ...]]  # per-token symbol tuples for cheap CPU advance
+    n_sym: int
+
+
+_TABLES: dict[tuple[str, tuple[str, ...]], _TokenTables] = {}
+_TABLES_LOCK = threading.Lock()
+
+
+def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTables:
+    """Symbol matrix of the vocabulary; special token ``specials[i]`` becomes symbol ``256 + i``."""
+    key = (vocab.fingerprint, tuple(specials))
+    with _TABLES_LOCK:
+        cached = _TABLES.get(key)
+    if cached is not None:
+        return cached
+    from .vocab import token_byte_matrix
+
+    B, lengths = token_byte_matrix(vocab)
+    V = vocab.size
+    syms = B.astype(np.int16)
+    lengths = lengths.astype(np.int32).copy()
+    special_ids = np.fromiter(sorted(vocab.special_ids), dtype=np.int64, count=len(vocab.special_ids))
+    if special_ids.size:
+        lengths[special_ids[special_ids < V]] = 0
+    has_special = np.zeros(V, bool)
+    for i, text in enumerate(specials):
+        tid = vocab.special_id(text)
+        if tid is None:
+            raise ValueError(f"tokenizer has no single token {text!r}")
+        syms[tid, :] = 0
+        syms[tid, 0] = 256 + i
+        lengths[tid] = 1
+        has_special[tid] = True
+    n_sym = 256 + len(specials)
+    valid = lengths > 0
+    first = np.where(valid, syms[:, 0], n_sym)
+    by_first = np.argsort(first, kind="stable").astype(np.int32)
+    counts = np.bincount(first, minlength=n_sym + 1)
+    first_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    by_first = by_first[: first_start[n_sym]]
+    # byte bitsets: 4 x 64-bit words
+    byteset = np.zeros((V, 4), np.uint64)
+    Lmax = syms.shape[1]
+    pos = np.arange(Lmax)
+    inside = pos[None, :] < lengths[:, None]
+    b = np.where(inside & (syms < 256), syms, -1)
+    rows, cols = np.nonzero(b >= 0)
+    vals = b[rows, cols].astype(np.int64)
+    np.bitwise_or.at(byteset, (rows, vals >> 6), (np.uint64(1) << (vals & 63).astype(np.uint64)))
+    token_syms = [tuple(r[:n]) for r, n in zip(syms.tolist(), lengths.tolist(), strict=True)]
+    tables = _TokenTables(syms, lengths, by_first, first_start, byteset, has_special, token_syms, n_sym)
+    with _TABLES_LOCK:
+        _TABLES[key] = tables
+    return tables
+
+
+class TokenAutomaton:
+    """A DFA over token ids: masks, advance, acceptance.  Thread-safe for reads."""
+
+    def __init__(self, dfa: DFA, vocab: Vocabulary, *, specials: Sequence[str] = (), key: str = "") -> None:
+        self.dfa = dfa.trim()
+        self.vocab = vocab
+        self.specials = tuple(specials)
+        self.key = key
+        self.tables = token_tables(vocab, self.specials)
+        self.num_states = self.dfa.num_states
+        self.width = vocab.logits_width
+        self.num_words = (self.width + _WORD_BITS - 1) // _WORD_BITS
+        self._full = self.dfa.full_table(self.tables.n_sym)  # (S+1, n_sym), row S = dead
+        self._dead = self.num_states
+        self._accept = self.dfa.accept
+        self._has_out = (self._full[:-1] != self._dead).any(axis=1)
+        self._eos = np.array(sorted(e for e in vocab.eos_ids if e < self.width), dtype=np.int64)
+        self._row_of = np.full(self.num_states, -1, np.int32)
+        self._masks = np.zeros((0, self.num_words), np.int32)
+        self._n_rows = 0
+        self._lock = threading.Lock()
+        self.initial_state = 0
+
+    # ------------------------------------------------------------------ queries
+
+    def is_accepting(self, state: int) -> bool:
+        return state >= 0 and bool(self._accept[state])
+
+    def is_final(self, state: int) -> bool:
+        """Accepting with nothing left to write: only EOS may follow."""
+        return state >= 0 and bool(self._accept[state]) and not bool(self._has_out[state])
+
+    @property
+    def eos_ids(self) -> np.ndarray:
+        return self._eos
+
+    def mask(self, state: int) -> np.ndarray:
+        """Packed allowed-token bitmask (int32 words) for ``state``; computed once, then cached."""
+        row = self._row_of[state]
+        if row < 0:
+            self.precompute([state])
+            row = self._row_of[state]
+        return self._masks[row]
+
+    def mask_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """(row_of_state, masks) for every state computed so far; used by GPU mirrors."""
+        return self._row_of, self._masks[: self._n_rows]
+
+    def allowed_tokens(self, state: int) -> np.ndarray:
+        m = self.mask(state).view(np.uint32)
+        bits = np.unpackbits(m.view(np.uint8), bitorder="little")
+        return np.flatnonzero(bits[: self.width])
+
+    def allows(self, state: int, token: int) -> bool:
+        if state < 0 or token >= self.width:
+            return False
+        m = self.mask(state)
+        return bool((int(m[token >> 5]) >> (token & 31)) & 1)
+
+    def advance(self, state: int, token: int) -> int:
+        """Next state after ``token``; -1 when the token is not allowed (EOS in an accepting state also -1)."""
+        if state < 0 or token >= self.vocab.size:
+            return -1
+        full = self._full
+        dead = self._dead
+        for s in self.tables.token_syms[token]:
+            state = int(full[state, s])
+            if state == dead:
+                return -1
+        return state if self.tables.lengths[token] else -1
+
+    def advance_checked(self, state: int, token: int) -> int:
+        nxt = self.advance(state, token)
+        if nxt < 0:
+            raise TokenRejectedError(f"token {token} ({self.vocab.token_bytes[token]!r}) is not allowed here")
+        return nxt
+
+    def walk(self, data: bytes, state: int = 0) -> int:
+        """Feed raw bytes (not tokens) through the underlying DFA."""
+        full = self._full
+        for b in data:
+            state = int(full[state, b])
+            if state == self._dead:
+                return -1
+        return state
+
+    def accepts_text(self, text: str | bytes) -> bool:
+        data = text.encode() if isinstance(text, str) else text
+        st = self.walk(data)
+        return self.is_accepting(st)
+
+    # ------------------------------------------------------------------ mask computation
+
+    def precompute(self, states: Iterable[int] | None = None, *, chunk: int = 64) -> None:
+        """Compute masks for ``states`` (default: all states) in vectorised batches."""
+        with self._lock:
+            todo = np.arange(self.num_states) if states is None else np.fromiter(states, np.int64)
+            todo = np.unique(todo[self._row_of[todo] < 0]) if todo.size else todo
+            if not todo.size:
+                return
+            need = self._n_rows + todo.size
+            if need > self._masks.shape[0]:
+                cap = max(need, 2 * self._masks.shape[0], 16)
+                grown = np.zeros((cap, self.num_words), np.int32)
+                grown[: self._n_rows] = self._masks[: self._n_rows]
+                self._masks = grown
+            for i in range(0, todo.size, chunk):
+                part = todo[i : i + chunk]
+                packed = self._compute(part)
+                rows = np.arange(self._n_rows, self._n_rows + part.size, dtype=np.int32)
+                self._masks[rows] = packed
+                self._row_of[part] = rows
+                self._n_rows += part.size
+
+    def _compute(self, states: np.ndarray) -> np.ndarray:
+        t = self.tables
+        full = self._full
+        dead = self._dead
+        k = states.size
+        allowed = np.zeros((k, self.num_words * _WORD_BITS), bool)
+        walk_state: list[np.ndarray] = []
+        walk_tok: list[np.ndarray] = []
+        walk_row: list[np.ndarray] = []
+        for r, s in enumerate(states.tolist()):
+            row = full[s, : t.n_sym]
+            live = np.flatnonzero(row != dead)
+            if not live.size:
+                continue
+            starts, ends = t.first_start[live], t.first_start[live + 1]
+            total = int((ends - starts).sum())
+            if total == 0:
+                continue
+            if live.size <= 24:
+                cand = np.concatenate([t.by_first[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+            else:
+                livemask = np.zeros(t.n_sym + 1, bool)
+                livemask[live] = True
+                cand = t.by_first[livemask[t.syms[t.by_first, 0]]]
+            if total > _BULK_THRESHOLD:
+                loops = row[:256] == s
+                if loops.any():
+                    lw = np.packbits(loops, bitorder="little").view(np.uint64)
+                    bs = t.byteset[cand]
+                    inside = ~(bs & ~lw).any(axis=1) & ~t.has_special[cand]
+                    allowed[r, cand[inside]] = True
+                    cand = cand[~inside]
+            walk_state.append(np.full(cand.size, s, np.int32))
+            walk_tok.append(cand)
+            walk_row.append(np.full(cand.size, r, np.int32))
+        if walk_tok:
+            st = np.concatenate(walk_state)
+            tk = np.concatenate(walk_tok)
+            rw = np.concatenate(walk_row)
+            ok = self._walk(st, tk) != dead
+            allowed[rw[ok], tk[ok]] = True
+        acc = self._accept[states]
+        if self._eos.size and acc.any():
+            allowed[np.ix_(np.flatnonzero(acc), self._eos)] = True
+        if self.width < allowed.shape[1]:
+            allowed[:, self.width :] = False
+        return np.packbits(allowed, axis=1, bitorder="little").view(np.int32)
+
+    def _walk(self, st: np.ndarray, tk: np.ndarray) -> np.ndarray:
+        """End state of each (state, token) pair; ``dead`` where the DFA dies."""
+        t = self.tables
+        full = self._full
+        dead = self._dead
+        n = st.size
+        res = np.full(n, dead, np.int32)
+        if not n:
+            return res
+        idx = np.arange(n)
+        cur = st
+        lens = t.lengths[tk]
+        syms = t.syms
+        for p in range(syms.shape[1]):
+            cur = full[cur, syms[tk[idx], p]]
+            done = lens[idx] == p + 1
+            if done.any():
+                res[idx[done]] = cur[done]
+                keep = ~done & (cur != dead)
+            else:
+                keep = cur != dead
+            if not keep.all():
+                idx = idx[keep]
+                cur = cur[keep]
+            if not idx.size:
+                break
+        return res
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path: str | Path) -> None:
+        """Write the DFA and the masks computed so far (``.npz``) for a warm start."""
+        row_of, masks = self.mask_table()
+        np.savez_compressed(
+            path,
+            trans=self.dfa.trans,
+            accept=self.dfa.accept,
+            classmap=self.dfa.classmap,
+            row_of=row_of,
+            masks=masks,
+            meta=np.frombuffer(json.dumps({"vocab": self.vocab.fingerprint, "specials": self.specials,
+                                           "key": self.key}).encode(), np.uint8),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path, vocab: Vocabulary) -> TokenAutomaton:
+        with np.load(path) as z:
+            meta = json.loads(bytes(z["meta"]).decode())
+            if meta["vocab"] != vocab.fingerprint:
+                raise ValueError(f"{path}: cached automaton was built for another vocabulary")
+            dfa = DFA(z["trans"], z["accept"], z["classmap"])
+            ta = cls(dfa, vocab, specials=meta["specials"], key=meta["key"])
+            row_of, masks = z["row_of"], z["masks"]
+        if row_of.shape[0] == ta.num_states:
+            ta._row_of = row_of.astype(np.int32)
+            ta._masks = masks.astype(np.int32)
+            ta._n_rows = masks.shape[0]
+        return ta
+
+
+# ---------------------------------------------------------------------- compile + cache
+
+_CACHE: dict[str, TokenAutomaton] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 64
+
+
+def cache_key(payload: Any, vocab: Vocabulary, options: dict[str, Any]) -> str:
+    h = hashlib.sha256()
+    h.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    h.update(json.dumps(options, sort_keys=True, default=str).encode())
+    h.update(vocab.fingerprint.encode())
+    return h.hexdigest()
+
+
+def automaton_from_node(
+    node: Node, vocab: Vocabulary, *, specials: Sequence[str] = (), max_states: int | None = None, key: str = ""
+) -> TokenAutomaton:
+    kw = {} if max_states is None else {"max_states": max_states}
+    return TokenAutomaton(compile_dfa(node, **kw), vocab, specials=specials, key=key)
+
+
+def compile_automaton(
+    schema: dict[str, Any] | bool,
+    vocab: Vocabulary,
+    *,
+    cache_dir: str | Path | None = None,
+    precompute: bool | None = None,
+    **options: Any,
+) -> TokenAutomaton:
+    """JSON Schema -> token automaton, cached in memory per (schema, vocabulary, options).
+
+    ``options`` go to :func:`jsonmode.compiler.schema_to_node` (whitespace, depth,
+    lenient, ...).  ``cache_dir`` adds an on-disk cache of DFA and masks.
+    ``precompute`` computes every state's mask up front (default: when the DFA is
+    small enough that it costs little and keeps every later mask a lookup).
+    """
+    from .compiler import CompileOptions, schema_to_node
+
+    opts = CompileOptions(**options)
+    key = cache_key(schema, vocab, opts.as_dict())
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None:
+        return hit
+    path = Path(cache_dir) / f"{key}.npz" if cache_dir else None
+    if path is not None and path.exists():
+        ta = TokenAutomaton.load(path, vocab)
+    else:
+        node = schema_to_node(schema, opts)
+        ta = automaton_from_node(node, vocab, max_states=opts.max_states, key=key)
+        if precompute or (precompute is None and ta.num_states <= opts.precompute_states):
+            ta.precompute()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            ta.save(path)
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = ta
+    return ta

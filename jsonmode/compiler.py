@@ -1,0 +1,717 @@
+"""JSON Schema -> regular language of the JSON text it admits (an :mod:`jsonmode.fsm` AST).
+
+Everything a schema says is either enforced exactly, refused with a
+:class:`~jsonmode.errors.SchemaError` naming the keyword by JSON pointer, or (with
+``lenient=True``) reported as a warning and not enforced.  Annotations are ignored
+on purpose.  Semantics follow llguidance's documented choices where JSON Schema
+leaves room: properties are written in schema order, additional properties after
+the declared ones, and every value has a bounded nesting depth.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import fsm
+from .errors import (
+    AutomatonTooLarge,
+    RecursionLimitError,
+    SchemaError,
+    SchemaIssue,
+    UnsatisfiableSchemaError,
+)
+from .fsm import EMPTY, NEVER, Node, alt, alt_list, lit, opt, rep, seq, star
+from .schema import JsonSchema, resolve_ref
+
+TYPES = ("null", "boolean", "object", "array", "string", "number", "integer")
+
+# Keywords that never constrain a value: ignored on purpose.
+ANNOTATIONS = frozenset({
+    "title", "description", "examples", "example", "default", "$schema", "$id", "id", "$comment",
+    "deprecated", "readOnly", "writeOnly", "$anchor", "$defs", "definitions", "contentMediaType",
+    "contentEncoding", "discriminator", "markdownDescription", "$vocabulary", "$dynamicAnchor",
+    "nullable",  # handled explicitly below, listed so the checker does not flag it twice
+})
+# Validation keywords of JSON Schema (draft 4 .. 2020-12).  Anything outside this set and
+# ANNOTATIONS is an unknown keyword, which JSON Schema itself says to ignore.
+VALIDATION = frozenset({
+    "type", "enum", "const", "properties", "required", "additionalProperties", "patternProperties",
+    "propertyNames", "minProperties", "maxProperties", "dependentRequired", "dependentSchemas",
+    "dependencies", "unevaluatedProperties", "items", "prefixItems", "additionalItems", "minItems",
+    "maxItems", "uniqueItems", "contains", "minContains", "maxContains", "unevaluatedItems",
+    "minLength", "maxLength", "pattern", "format", "minimum", "maximum", "exclusiveMinimum",
+    "exclusiveMaximum", "multipleOf", "anyOf", "oneOf", "allOf", "not", "if", "then", "else",
+    "$ref", "$dynamicRef", "$recursiveRef", "contentSchema",
+})
+
+
+@dataclass
+class CompileOptions:
+    """Knobs of the schema -> automaton translation (all part of the cache key)."""
+
+    whitespace: str = "default"  # "default" (json.dumps: ", " and ": "), "compact" ("," ":"), "flexible"
+    max_whitespace: int = 8  # longest whitespace run in "flexible" mode
+    max_recursion_depth: int = 3  # times one $ref may be re-entered on a path
+    any_depth: int = 3  # nesting depth of values the schema leaves free ({} / true)
+    additional_properties: bool = True  # default when a schema omits additionalProperties
+    lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
+    max_states: int = 200_000
+    precompute_states: int = 3_000  # eager masks when the DFA has at most this many states
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Ctx:
+    def __init__(self, root: JsonSchema, opts: CompileOptions) -> None:
+        self.root = root
+        self.opts = opts
+        self.issues: list[SchemaIssue] = []
+        self.ref_depth: dict[str, int] = {}
+        self.truncated = False
+        self._any_cache: dict[int, fsm.DFA] = {}
+        ws = opts.whitespace
+        if ws == "default":
+            self.item_sep, self.key_sep = lit(", "), lit(": ")
+            self.open_ws = self.close_ws = EMPTY
+            self.sep_text = (", ", ": ")
+        elif ws == "compact":
+            self.item_sep, self.key_sep = lit(","), lit(":")
+            self.open_ws = self.close_ws = EMPTY
+            self.sep_text = (",", ":")
+        elif ws == "flexible":
+            w = rep(fsm.sym(0x20, 0x09, 0x0A, 0x0D), 0, opts.max_whitespace)
+            self.ws = w
+            self.item_sep, self.key_sep = seq(w, lit(","), w), seq(w, lit(":"), w)
+            self.open_ws = self.close_ws = w
+            self.sep_text = (", ", ": ")
+        else:
+            raise ValueError(f"whitespace must be 'default', 'compact' or 'flexible', not {ws!r}")
+
+    def issue(self, pointer: str, keyword: str, message: str) -> None:
+        self.issues.append(SchemaIssue(pointer, keyword, message))
+
+    # ------------------------------------------------------------------ helpers
+
+    def dumps(self, value: Any) -> str:
+        return json.dumps(value, ensure_ascii=False, separators=self.sep_text, allow_nan=False)
+
+    def json_string(self, s: str) -> Node:
+        return lit(json.dumps(s, ensure_ascii=False))
+
+    def to_dfa(self, node: Node) -> fsm.DFA:
+        return fsm.compile_dfa(node, max_states=self.opts.max_states)
+
+    # ------------------------------------------------------------------ any value
+
+    def any_value(self, depth: int | None = None) -> Node:
+        d = self.opts.any_depth if depth is None else depth
+        dfa = self._any_cache.get(d)
+        if dfa is None:
+            dfa = self.to_dfa(self._any_node(d))
+            self._any_cache[d] = dfa
+        return fsm.DfaNode(dfa)
+
+    def _any_node(self, d: int) -> Node:
+        from . import numbers, regex
+
+        scalars = alt(
+            lit("null"), lit("true"), lit("false"),
+            numbers.number_node(),
+            seq(lit('"'), regex.string_content(), lit('"')),
+        )
+        if d <= 0:
+            return scalars
+        inner = self.any_value(d - 1)
+        key = seq(lit('"'), regex.string_content(), lit('"'))
+        arr = seq(lit("["), self.open_ws, opt(seq(inner, star(seq(self.item_sep, inner)))), self.close_ws, lit("]"))
+        entry = seq(key, self.key_sep, inner)
+        obj = seq(lit("{"), self.open_ws, opt(seq(entry, star(seq(self.item_sep, entry)))), self.close_ws, lit("}"))
+        return alt(scalars, arr, obj)
+
+    # ------------------------------------------------------------------ main dispatch
+
+    def node(self, schema: JsonSchema, ptr: str) -> Node:
+        if schema is True or schema == {}:
+            return self.any_value()
+        if schema is False:
+            return NEVER
+        if not isinstance(schema, dict):
+            self.issue(ptr, "", f"schema must be an object or a boolean, got {type(schema).__name__}")
+            return NEVER
+        schema = dict(schema)
+        if "$ref" in schema:
+            return self._ref(schema, ptr)
+        for kw in ("$dynamicRef", "$recursiveRef"):
+            if kw in schema:
+                self.issue(ptr + "/" + kw, kw, f"{kw} is not supported (use $ref to $defs)")
+                schema.pop(kw)
+        if "allOf" in schema:
+            return self._all_of(schema, ptr)
+        if "anyOf" in schema or "oneOf" in schema:
+            return self._any_one_of(schema, ptr)
+        if "not" in schema or "if" in schema:
+            return self._not_if(schema, ptr)
+        if "enum" in schema or "const" in schema:
+            return self._enum(schema, ptr)
+        return self._typed(schema, ptr)
+
+    # ------------------------------------------------------------------ references
+
+    def _ref(self, schema: dict[str, Any], ptr: str) -> Node:
+        ref = schema.pop("$ref")
+        if not isinstance(ref, str):
+            self.issue(ptr + "/$ref", "$ref", "$ref must be a string")
+            return NEVER
+        target, tptr = resolve_ref(self.root, ref, ptr)
+        count = self.ref_depth.get(ref, 0)
+        if count >= self.opts.max_recursion_depth:
+            self.truncated = True
+            return NEVER
+        self.ref_depth[ref] = count + 1
+        try:
+            siblings = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
+            if not siblings:
+                return self.node(target, "#" + tptr if tptr else "#")
+            return self.node({"allOf": [target, siblings]}, ptr)
+        finally:
+            self.ref_depth[ref] = count
+
+    def deref(self, schema: JsonSchema, ptr: str) -> JsonSchema:
+        """Follow a chain of bare ``$ref``s (no siblings) without counting recursion."""
+        seen = 0
+        while isinstance(schema, dict) and "$ref" in schema and seen < 32:
+            rest = {k: v for k, v in schema.items() if k != "$ref" and k not in ANNOTATIONS}
+            if rest:
+                break
+            schema, _ = resolve_ref(self.root, schema["$ref"], ptr)
+            seen += 1
+        return schema
+
+    # ------------------------------------------------------------------ combinators
+
+    def _all_of(self, schema: dict[str, Any], ptr: str) -> Node:
+        parts = schema.pop("allOf")
+        if not isinstance(parts, list) or not parts:
+            self.issue(ptr + "/allOf", "allOf", "allOf must be a non-empty array")
+            return NEVER
+        merged: JsonSchema = schema
+        leftovers: list[tuple[JsonSchema, str]] = []
+        for i, part in enumerate(parts):
+            p = self.deref(part, f"{ptr}/allOf/{i}")
+            m = merge_schemas(merged, p)
+            if m is None:
+                leftovers.append((part, f"{ptr}/allOf/{i}"))
+            else:
+                merged = m
+        node = self.node(merged, ptr)
+        for part, pptr in leftovers:
+            node = fsm.DfaNode(fsm.intersect(self.to_dfa(node), self.to_dfa(self.node(part, pptr)),
+                                             max_states=self.opts.max_states))
+        return node
+
+    def _any_one_of(self, schema: dict[str, Any], ptr: str) -> Node:
+        key = "anyOf" if "anyOf" in schema else "oneOf"
+        branches = schema.pop(key)
+        if not isinstance(branches, list) or not branches:
+            self.issue(ptr + "/" + key, key, f"{key} must be a non-empty array")
+            return NEVER
+        nodes = []
+        for i, b in enumerate(branches):
+            bptr = f"{ptr}/{key}/{i}"
+            base = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
+            if base:
+                nodes.append(self.node({"allOf": [base, b]}, bptr))
+            else:
+                nodes.append(self.node(b, bptr))
+        if key == "anyOf" or len(nodes) == 1:
+            return alt_list(nodes)
+        # oneOf: exactly one branch.  Prove disjointness on the automata; otherwise subtract overlaps.
+        dfas = [self.to_dfa(n) for n in nodes]
+        out = []
+        for i, d in enumerate(dfas):
+            mine = d
+            for j, other in enumerate(dfas):
+                if i != j and not fsm.intersect(mine, other, max_states=self.opts.max_states).is_empty():
+                    mine = fsm.difference(mine, other, max_states=self.opts.max_states)
+            out.append(fsm.DfaNode(mine))
+        return alt_list(out)
+
+    def _not_if(self, schema: dict[str, Any], ptr: str) -> Node:
+        if "not" in schema:
+            neg = schema.pop("not")
+            base = self.node(schema, ptr)
+            neg_dfa = self.to_dfa(self.node(neg, ptr + "/not"))
+            return fsm.DfaNode(fsm.difference(self.to_dfa(base), neg_dfa, max_states=self.opts.max_states))
+        cond = schema.pop("if")
+        then = schema.pop("then", True)
+        els = schema.pop("else", True)
+        base = self.to_dfa(self.node(schema, ptr))
+        c = self.to_dfa(self.node(cond, ptr + "/if"))
+        t = self.to_dfa(self.node(then, ptr + "/then"))
+        e = self.to_dfa(self.node(els, ptr + "/else"))
+        ms = self.opts.max_states
+        yes = fsm.intersect(fsm.intersect(base, c, max_states=ms), t, max_states=ms)
+        no = fsm.intersect(fsm.difference(base, c, max_states=ms), e, max_states=ms)
+        return alt(fsm.DfaNode(yes), fsm.DfaNode(no))
+
+    def _enum(self, schema: dict[str, Any], ptr: str) -> Node:
+        if "const" in schema:
+            values = [schema.pop("const")]
+            if "enum" in schema:
+                enum = schema.pop("enum")
+                values = [v for v in values if any(_json_eq(v, e) for e in enum)]
+        else:
+            values = schema.pop("enum")
+            if not isinstance(values, list):
+                self.issue(ptr + "/enum", "enum", "enum must be an array")
+                return NEVER
+        rest = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
+        lits = []
+        for v in values:
+            try:
+                forms = {self.dumps(v)}
+            except ValueError:
+                continue  # NaN/inf are not JSON
+            if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+                forms.add(self.dumps(int(v)))
+            elif isinstance(v, int) and not isinstance(v, bool):
+                forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
+            lits.extend(lit(f) for f in sorted(forms))
+        node = alt_list(lits)
+        if rest:  # the other keywords still apply: keep only values they admit
+            node = fsm.DfaNode(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
+                                             max_states=self.opts.max_states))
+        return node
+
+    # ------------------------------------------------------------------ typed values
+
+    def _typed(self, schema: dict[str, Any], ptr: str) -> Node:
+        t = schema.get("type")
+        if t is None:
+            types = set(TYPES)
+        elif isinstance(t, str):
+            types = {t}
+        elif isinstance(t, list) and all(isinstance(x, str) for x in t):
+            types = set(t)
+        else:
+            self.issue(ptr + "/type", "type", f"invalid type {t!r}")
+            return NEVER
+        unknown = types - set(TYPES)
+        if unknown:
+            self.issue(ptr + "/type", "type", f"unknown type(s) {sorted(unknown)}")
+            types -= unknown
+        if schema.get("nullable") is True:
+            types.add("null")
+        if "number" in types:
+            types.discard("integer")
+        self._check_keywords(schema, ptr)
+        parts: list[Node] = []
+        for ty in ("null", "boolean", "integer", "number", "string", "array", "object"):
+            if ty not in types:
+                continue
+            if ty == "null":
+                parts.append(lit("null"))
+            elif ty == "boolean":
+                parts.append(alt(lit("true"), lit("false")))
+            elif ty in ("integer", "number"):
+                parts.append(self._number(schema, ptr, ty == "integer"))
+            elif ty == "string":
+                parts.append(self._string(schema, ptr))
+            elif ty == "array":
+                parts.append(self._array(schema, ptr))
+            else:
+                parts.append(self._object(schema, ptr))
+        return alt_list(parts)
+
+    def _check_keywords(self, schema: dict[str, Any], ptr: str) -> None:
+        unsupported = {
+            "unevaluatedProperties": "unevaluatedProperties is not supported",
+            "unevaluatedItems": "unevaluatedItems is not supported",
+            "dependentSchemas": "dependentSchemas is not supported",
+            "contentSchema": "contentSchema is not supported",
+            "minContains": "minContains is not supported",
+            "maxContains": "maxContains is not supported",
+        }
+        for kw, msg in unsupported.items():
+            if kw in schema:
+                v = schema[kw]
+                if kw == "unevaluatedProperties" and v is True:
+                    continue
+                if kw == "unevaluatedItems" and v is True:
+                    continue
+                self.issue(f"{ptr}/{kw}", kw, msg)
+        for kw in ("dependentRequired", "dependencies"):
+            if kw in schema and schema[kw]:
+                self.issue(f"{ptr}/{kw}", kw, f"{kw} is not supported")
+        if schema.get("uniqueItems") is True:
+            mx = schema.get("maxItems")
+            if not (isinstance(mx, int) and mx <= 1):
+                self.issue(f"{ptr}/uniqueItems", "uniqueItems",
+                           "uniqueItems cannot be enforced by a finite automaton (not enforced with lenient=True)")
+
+    def _number(self, schema: dict[str, Any], ptr: str, integer: bool) -> Node:
+        from . import numbers
+
+        lo, hi = schema.get("minimum"), schema.get("maximum")
+        xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        if isinstance(xlo, bool):  # draft 4
+            xlo, lo = (lo, None) if xlo else (None, lo)
+        if isinstance(xhi, bool):
+            xhi, hi = (hi, None) if xhi else (None, hi)
+        for name, v in (("minimum", lo), ("maximum", hi), ("exclusiveMinimum", xlo), ("exclusiveMaximum", xhi)):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or
+                                  (isinstance(v, float) and not math.isfinite(v))):
+                self.issue(f"{ptr}/{name}", name, f"{name} must be a finite number, got {v!r}")
+                return NEVER
+        mult = schema.get("multipleOf")
+        try:
+            if integer:
+                return numbers.integer_node(lo, hi, exclusive_minimum=xlo, exclusive_maximum=xhi, multiple_of=mult)
+            return numbers.number_node(lo, hi, exclusive_minimum=xlo, exclusive_maximum=xhi, multiple_of=mult)
+        except UnsatisfiableSchemaError:
+            return NEVER
+        except SchemaError as e:
+            self.issue(ptr + "/multipleOf" if "multipleOf" in str(e) else ptr, "number", str(e))
+            return NEVER
+
+    def _string(self, schema: dict[str, Any], ptr: str) -> Node:
+        from . import formats, regex
+
+        lo = schema.get("minLength", 0)
+        hi = schema.get("maxLength")
+        pats = schema.get("pattern")
+        patterns = [pats] if isinstance(pats, str) else list(pats or [])
+        fmt = schema.get("format")
+        if hi is not None and hi < lo:
+            return NEVER
+        pieces: list[fsm.DFA] = []
+        try:
+            if fmt is not None:
+                f = formats.format_content(fmt)
+                if f is None:
+                    self.issue(ptr + "/format", "format", f"format {fmt!r} is not supported")
+                else:
+                    pieces.append(self.to_dfa(f))
+            for p in patterns:
+                pieces.append(self.to_dfa(regex.string_content(p, 0, None)))
+            if pieces and (lo or hi is not None):
+                pieces.append(self.to_dfa(regex.string_content(None, lo, hi)))
+            if not pieces:
+                content = regex.string_content(None, lo, hi)
+            else:
+                d = pieces[0]
+                for other in pieces[1:]:
+                    d = fsm.intersect(d, other, max_states=self.opts.max_states)
+                content = fsm.DfaNode(d)
+        except AutomatonTooLarge:
+            raise
+        except SchemaError as e:
+            self.issue(ptr + ("/pattern" if patterns else ""), "pattern", str(e))
+            return NEVER
+        return seq(lit('"'), content, lit('"'))
+
+    def _array(self, schema: dict[str, Any], ptr: str) -> Node:
+        items = schema.get("items", True)
+        prefix: list[JsonSchema] = list(schema.get("prefixItems", []) or [])
+        if isinstance(items, list):  # draft 4-2019 tuple form
+            prefix, items = list(items), schema.get("additionalItems", True)
+        lo = int(schema.get("minItems", 0) or 0)
+        hi = schema.get("maxItems")
+        if "contains" in schema:
+            self.issue(ptr + "/contains", "contains", "contains is not supported")
+        if hi is not None:
+            hi = int(hi)
+            if hi < lo:
+                return NEVER
+        m = len(prefix)
+        pnodes = [self.node(p, f"{ptr}/prefixItems/{i}") for i, p in enumerate(prefix)]
+        rest = self.node(items, ptr + "/items") if items is not False else NEVER
+        explicit = hi if hi is not None else max(m, lo)
+        if hi is None and rest is NEVER:
+            explicit = m
+        # nodes 0..explicit; node i = i elements written
+        edges: list[tuple[int, int, Node]] = []
+        for i in range(explicit):
+            el = pnodes[i] if i < m else rest
+            if el is NEVER:
+                break
+            edges.append((i, i + 1, el if i == 0 else seq(self.item_sep, el)))
+        finals = tuple(i for i in range(lo, explicit + 1))
+        if hi is None and rest is not NEVER:
+            k = explicit
+            loop = seq(self.item_sep, rest) if k > 0 else rest
+            if k == 0:
+                edges.append((0, explicit + 1, rest))
+                edges.append((explicit + 1, explicit + 1, seq(self.item_sep, rest)))
+                finals = finals + (explicit + 1,)
+            else:
+                edges.append((k, k, loop))
+        n_nodes = explicit + 2
+        if not finals:
+            return NEVER
+        body = fsm.Graph(n_nodes, 0, finals, tuple(edges))
+        return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+
+    def _object(self, schema: dict[str, Any], ptr: str) -> Node:
+        from . import regex
+
+        props: dict[str, JsonSchema] = dict(schema.get("properties", {}) or {})
+        required: list[str] = [r for r in (schema.get("required") or []) if isinstance(r, str)]
+        addl = schema.get("additionalProperties", None)
+        if addl is None:
+            addl = True if self.opts.additional_properties else False
+        pattern_props: dict[str, JsonSchema] = dict(schema.get("patternProperties", {}) or {})
+        pnames = schema.get("propertyNames")
+        if pnames not in (None, True, {}):
+            self.issue(ptr + "/propertyNames", "propertyNames", "propertyNames is not supported")
+        min_p = int(schema.get("minProperties", 0) or 0)
+        max_p = schema.get("maxProperties")
+
+        # compiled key languages of patternProperties (content, unquoted)
+        pat_dfas: list[tuple[str, fsm.DFA]] = []
+        for pat in pattern_props:
+            try:
+                pat_dfas.append((pat, self.to_dfa(regex.string_content(pat, 0, None))))
+            except SchemaError as e:
+                self.issue(f"{ptr}/patternProperties", "patternProperties", str(e))
+        names = list(props) + [r for r in required if r not in props]
+        entries: list[tuple[str, Node, bool]] = []
+        for name in names:
+            content = json.dumps(name, ensure_ascii=False)[1:-1].encode()
+            sub: list[JsonSchema] = []
+            if name in props:
+                sub.append(props[name])
+            matched = [pattern_props[p] for p, d in pat_dfas if d.matches(content)]
+            sub.extend(matched)
+            if name not in props and not matched:
+                sub.append(addl)
+            s: JsonSchema = sub[0] if len(sub) == 1 else {"allOf": sub}
+            vnode = self.node(s, f"{ptr}/properties/{_esc(name)}")
+            entries.append((name, vnode, name in required))
+        if any(v is NEVER and req for _, v, req in entries):
+            return NEVER
+        # additional keys: not a declared name; value from patternProperties or additionalProperties
+        extra: list[tuple[Node, Node]] = []
+        known = alt_list(lit(json.dumps(n, ensure_ascii=False)[1:-1]) for n in names) if names else NEVER
+        known_dfa = self.to_dfa(known) if names else None
+        any_key = self.to_dfa(regex.string_content())
+
+        def minus_known(d: fsm.DFA) -> fsm.DFA:
+            return fsm.difference(d, known_dfa, max_states=self.opts.max_states) if known_dfa else d
+
+        for i, (pat, d) in enumerate(pat_dfas):
+            kd = minus_known(d)
+            for j, (_, other) in enumerate(pat_dfas):
+                if i != j:  # keys matching several patterns would need all their schemas: left out (strict)
+                    kd = fsm.difference(kd, other, max_states=self.opts.max_states)
+            if not kd.is_empty():
+                v = self.node(pattern_props[pat], f"{ptr}/patternProperties/{_esc(pat)}")
+                if v is not NEVER:
+                    extra.append((fsm.DfaNode(kd), v))
+        if addl is not False:
+            kd = minus_known(any_key)
+            for _, d in pat_dfas:
+                kd = fsm.difference(kd, d, max_states=self.opts.max_states)
+            v = self.node(addl, ptr + "/additionalProperties")
+            if v is not NEVER and not kd.is_empty():
+                extra.append((fsm.DfaNode(kd), v))
+
+        n = len(entries)
+        max_possible = None if extra else sum(1 for _, v, _r in entries if v is not NEVER)
+        n_required = sum(1 for _, _v, r in entries if r)
+        if max_p is not None and max_possible is not None and max_p >= max_possible:
+            max_p = None
+        if min_p <= n_required:
+            min_p = 0
+        if max_p is not None and int(max_p) < n_required:
+            return NEVER
+        cap = max(1, min_p, int(max_p) if max_p is not None else 0)
+        if cap > 32:
+            self.issue(ptr + ("/maxProperties" if max_p is not None else "/minProperties"),
+                       "maxProperties", "minProperties/maxProperties above 32 are not supported")
+            return NEVER
+        counts = list(range(cap + 1))
+
+        def nid(k: int, c: int) -> int:  # control node: k declared names considered, c entries written
+            return k * (cap + 1) + c
+
+        def mid(k: int, c: int) -> int:  # after the separator of entry number c
+            return (n + 1) * (cap + 1) + k * (cap + 1) + c
+
+        def sat(c: int) -> int:
+            return min(c, cap)
+
+        limit = int(max_p) if max_p is not None else None
+        edges: list[tuple[int, int, Node]] = []
+        for k, (name, vnode, req) in enumerate(entries):
+            for c in counts:
+                if not req:
+                    edges.append((nid(k, c), nid(k + 1, c), EMPTY))
+                if vnode is NEVER or (limit is not None and c >= limit):
+                    continue
+                c2 = sat(c + 1)
+                edges.append((nid(k, c), mid(k, c2), EMPTY if c == 0 else self.item_sep))
+            for c2 in counts[1:]:
+                if vnode is not NEVER:
+                    edges.append((mid(k, c2), nid(k + 1, c2), seq(self.json_string(name), self.key_sep, vnode)))
+        if extra:
+            k = n
+            entry = alt_list(seq(kn, lit('"'), self.key_sep, vn) for kn, vn in
+                             ((seq(lit('"'), kn), vn) for kn, vn in extra))
+            for c in counts:
+                if limit is not None and c >= limit:
+                    continue
+                c2 = sat(c + 1)
+                edges.append((nid(k, c), mid(k, c2), EMPTY if c == 0 else self.item_sep))
+            for c2 in counts[1:]:
+                edges.append((mid(k, c2), nid(k, c2), entry))
+        finals = tuple(nid(n, c) for c in counts if c >= min_p and (limit is None or c <= limit))
+        n_nodes = 2 * (n + 1) * (cap + 1)
+        body = fsm.Graph(n_nodes, nid(0, 0), finals, tuple(edges))
+        return seq(lit("{"), self.open_ws, body, self.close_ws, lit("}"))
+
+
+def _esc(name: str) -> str:
+    return name.replace("~", "~0").replace("/", "~1")
+
+
+def _json_eq(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return a == b
+
+
+_MERGE_MIN = ("minimum", "minLength", "minItems", "minProperties")
+_MERGE_MAX = ("maximum", "maxLength", "maxItems", "maxProperties")
+
+
+def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
+    """Intersection of two schemas as one schema, or None when no sound syntactic merge exists."""
+    if a is True or a == {}:
+        return b
+    if b is True or b == {}:
+        return a
+    if a is False or b is False:
+        return False
+    if not isinstance(a, dict) or not isinstance(b, dict) or "$ref" in a or "$ref" in b:
+        return None
+    out: dict[str, Any] = {}
+    for k in list(a) + [k for k in b if k not in a]:
+        if k in ANNOTATIONS or k in _OBJ_KEYS:
+            continue
+        if k not in b or k not in a:
+            out[k] = a[k] if k in a else b[k]
+            continue
+        va, vb = a[k], b[k]
+        if va == vb:
+            out[k] = va
+        elif k == "type":
+            ta = {va} if isinstance(va, str) else set(va)
+            tb = {vb} if isinstance(vb, str) else set(vb)
+            for s1, s2 in ((ta, tb), (tb, ta)):
+                if "number" in s1 and "integer" in s2:
+                    s1.add("integer")
+            both = sorted(ta & tb)
+            if not both:
+                return False
+            out[k] = both[0] if len(both) == 1 else both
+        elif k in _MERGE_MIN and _is_num(va) and _is_num(vb):
+            out[k] = max(va, vb)
+        elif k in _MERGE_MAX and _is_num(va) and _is_num(vb):
+            out[k] = min(va, vb)
+        elif k == "allOf":
+            out[k] = list(va) + list(vb)
+        elif k == "enum":
+            out[k] = [x for x in va if any(_json_eq(x, y) for y in vb)]
+        elif k == "pattern":
+            out[k] = ([va] if isinstance(va, str) else list(va)) + ([vb] if isinstance(vb, str) else list(vb))
+        elif k in ("anyOf", "oneOf"):
+            out[k] = va
+            out["allOf"] = list(out.get("allOf", [])) + [{k: vb}]
+        else:
+            return None
+    if any(k in a or k in b for k in _OBJ_KEYS):
+        merged = _merge_objects(a, b)
+        if merged is None:
+            return None
+        out.update(merged)
+    return out
+
+
+_OBJ_KEYS = frozenset({"properties", "additionalProperties", "required", "patternProperties"})
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
+    """properties/additionalProperties/required of allOf(a, b), exact.
+
+    JSON Schema's additionalProperties only sees sibling properties, so a name
+    declared on one side meets the other side's additionalProperties.
+    """
+    if "patternProperties" in a or "patternProperties" in b:
+        if "patternProperties" in a and "patternProperties" in b:
+            return None
+        one, other = (a, b) if "patternProperties" in a else (b, a)
+        if other.get("additionalProperties", True) is not True or "properties" in one:
+            return None
+        out = {"patternProperties": one["patternProperties"]}
+        if "properties" in other:
+            out["properties"] = other["properties"]
+        if "additionalProperties" in one:
+            out["additionalProperties"] = one["additionalProperties"]
+        req = list(dict.fromkeys(list(a.get("required", [])) + list(b.get("required", []))))
+        if req:
+            out["required"] = req
+        return out
+    pa, pb = a.get("properties", {}) or {}, b.get("properties", {}) or {}
+    aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
+    out: dict[str, Any] = {}
+    props: dict[str, Any] = {}
+    for name in list(pa) + [n for n in pb if n not in pa]:
+        sa = pa.get(name, aa)
+        sb = pb.get(name, ab)
+        props[name] = merge_schemas(sa, sb) or {"allOf": [sa, sb]} if sa is not True and sb is not True else (
+            sa if sb is True else sb)
+    if props:
+        out["properties"] = props
+    if aa is True:
+        add = ab
+    elif ab is True:
+        add = aa
+    else:
+        add = {"allOf": [aa, ab]} if aa is not False and ab is not False else False
+    if add is not True:
+        out["additionalProperties"] = add
+    req = list(dict.fromkeys(list(a.get("required", [])) + list(b.get("required", []))))
+    if req:
+        out["required"] = req
+    return out
+
+
+def schema_to_node(schema: JsonSchema, opts: CompileOptions | None = None) -> Node:
+    """The JSON text language of ``schema``; raises SchemaError listing every unenforceable keyword."""
+    opts = opts or CompileOptions()
+    ctx = _Ctx(schema, opts)
+    node = ctx.node(schema, "")
+    if ctx.issues:
+        if opts.lenient:
+            for i in ctx.issues:
+                warnings.warn(f"jsonmode: not enforced: {i}", stacklevel=2)
+        else:
+            raise SchemaError("schema uses keywords jsonmode cannot enforce exactly", ctx.issues)
+    if node is NEVER:
+        if ctx.truncated:
+            raise RecursionLimitError(
+                f"recursive schema has no instance within max_recursion_depth={opts.max_recursion_depth}"
+            )
+        raise UnsatisfiableSchemaError("no JSON value satisfies this schema")
+    return node
