@@ -21,7 +21,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +39,19 @@ _WORD_BITS = 32
 class _TokenTables:
     """Per-(vocabulary, special symbols) arrays, shared by every automaton over them."""
 
-    syms: np.ndarray  # int16 (V, Lmax): symbol ids, padded with 0
+    buf: np.ndarray  # int64: all tokens' symbols back to back (CSR data)
+    offsets: np.ndarray  # int64 (V,): start of each token in ``buf``
     lengths: np.ndarray  # int32 (V,); 0 = token can never be produced as text
     by_first: np.ndarray  # int32 token ids sorted by first symbol (length > 0 only)
     first_start: np.ndarray  # int64 (n_sym + 1,) offsets into by_first
+    first_sorted: np.ndarray  # first symbol of each token in by_first order
     byteset: np.ndarray  # uint64 (V, 4): bitset of byte values used by each token
     has_special: np.ndarray  # bool (V,): token is a special-symbol token
-    token_syms: list[tuple[int, ...]]  # per-token symbol tuples for cheap CPU advance
+    has_quote: np.ndarray  # bool (V,): token contains '"' or is a special symbol
+    token_syms: list[Any]  # per-token bytes (or symbol tuple for specials) for cheap CPU advance
     n_sym: int
+    # masks of "string interior" sub-automata, shared by every schema over this vocabulary
+    interior: dict[bytes, np.ndarray] = field(default_factory=dict)
 
 
 _TABLES: dict[tuple[str, tuple[str, ...]], _TokenTables] = {}
@@ -54,48 +59,53 @@ _TABLES_LOCK = threading.Lock()
 
 
 def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTables:
-    """Symbol matrix of the vocabulary; special token ``specials[i]`` becomes symbol ``256 + i``."""
+    """Symbol data of the vocabulary; special token ``specials[i]`` becomes symbol ``256 + i``."""
     key = (vocab.fingerprint, tuple(specials))
     with _TABLES_LOCK:
         cached = _TABLES.get(key)
     if cached is not None:
         return cached
-    from .vocab import token_byte_matrix
-
-    B, lengths = token_byte_matrix(vocab)
     V = vocab.size
-    syms = B.astype(np.int16)
-    lengths = lengths.astype(np.int32).copy()
+    token_syms: list[Any] = list(vocab.token_bytes)
+    lengths = np.fromiter(map(len, token_syms), dtype=np.int64, count=V)
     special_ids = np.fromiter(sorted(vocab.special_ids), dtype=np.int64, count=len(vocab.special_ids))
     if special_ids.size:
         lengths[special_ids[special_ids < V]] = 0
     has_special = np.zeros(V, bool)
+    sym_of: dict[int, int] = {}
     for i, text in enumerate(specials):
         tid = vocab.special_id(text)
         if tid is None:
             raise ValueError(f"tokenizer has no single token {text!r}")
-        syms[tid, :] = 0
-        syms[tid, 0] = 256 + i
+        sym_of[tid] = 256 + i
+        token_syms[tid] = (256 + i,)
         lengths[tid] = 1
         has_special[tid] = True
+    parts = [b if len(b) == n else b"" for b, n in zip(vocab.token_bytes, lengths.tolist(), strict=True)
+             ] if special_ids.size else list(vocab.token_bytes)
+    for tid in sym_of:
+        parts[tid] = b"\0"
+    buf = np.frombuffer(b"".join(parts), np.uint8).astype(np.int64)
+    offsets = np.zeros(V, np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    for tid, sy in sym_of.items():
+        buf[offsets[tid]] = sy
     n_sym = 256 + len(specials)
     valid = lengths > 0
-    first = np.where(valid, syms[:, 0], n_sym)
+    first = np.where(valid, buf[np.minimum(offsets, max(buf.size - 1, 0))], n_sym)
     by_first = np.argsort(first, kind="stable").astype(np.int32)
     counts = np.bincount(first, minlength=n_sym + 1)
     first_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     by_first = by_first[: first_start[n_sym]]
-    # byte bitsets: 4 x 64-bit words
-    byteset = np.zeros((V, 4), np.uint64)
-    Lmax = syms.shape[1]
-    pos = np.arange(Lmax)
-    inside = pos[None, :] < lengths[:, None]
-    b = np.where(inside & (syms < 256), syms, -1)
-    rows, cols = np.nonzero(b >= 0)
-    vals = b[rows, cols].astype(np.int64)
-    np.bitwise_or.at(byteset, (rows, vals >> 6), (np.uint64(1) << (vals & 63).astype(np.uint64)))
-    token_syms = [tuple(r[:n]) for r, n in zip(syms.tolist(), lengths.tolist(), strict=True)]
-    tables = _TokenTables(syms, lengths, by_first, first_start, byteset, has_special, token_syms, n_sym)
+    # byte bitsets: 4 x 64-bit words (one bool matrix, packed)
+    owner = np.repeat(np.arange(V), lengths)
+    present = np.zeros((V, 256), bool)
+    is_byte = buf < 256
+    present[owner[is_byte], buf[is_byte]] = True
+    byteset = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
+    has_quote = present[:, 0x22] | has_special
+    tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
+                          byteset, has_special, has_quote, token_syms, n_sym)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -114,6 +124,8 @@ class TokenAutomaton:
         self.width = vocab.logits_width
         self.num_words = (self.width + _WORD_BITS - 1) // _WORD_BITS
         self._full = self.dfa.full_table(self.tables.n_sym)  # (S+1, n_sym), row S = dead
+        self._full_flat = self._full.ravel().astype(np.int64)
+        self._inside_cache: dict[bytes, np.ndarray] = {}
         self._dead = self.num_states
         self._accept = self.dfa.accept
         self._has_out = (self._full[:-1] != self._dead).any(axis=1)
@@ -238,15 +250,22 @@ class TokenAutomaton:
             else:
                 livemask = np.zeros(t.n_sym + 1, bool)
                 livemask[live] = True
-                cand = t.by_first[livemask[t.syms[t.by_first, 0]]]
+                cand = t.by_first[livemask[t.first_sorted]]
             if total > _BULK_THRESHOLD:
-                loops = row[:256] == s
-                if loops.any():
-                    lw = np.packbits(loops, bitorder="little").view(np.uint64)
-                    bs = t.byteset[cand]
-                    inside = ~(bs & ~lw).any(axis=1) & ~t.has_special[cand]
-                    allowed[r, cand[inside]] = True
-                    cand = cand[~inside]
+                sig = self._signature(s)
+                if sig is not None:
+                    interior = t.interior.get(sig)
+                    if interior is None:
+                        interior = self._interior_mask(s, cand[~t.has_quote[cand]])
+                        t.interior[sig] = interior
+                    allowed[r, : interior.size] |= interior
+                    cand = cand[t.has_quote[cand]]
+                else:
+                    loops = row[:256] == s
+                    if loops.any():
+                        inside = self._loop_tokens(loops)[cand]
+                        allowed[r, cand[inside]] = True
+                        cand = cand[~inside]
             walk_state.append(np.full(cand.size, s, np.int32))
             walk_tok.append(cand)
             walk_row.append(np.full(cand.size, r, np.int32))
@@ -263,32 +282,102 @@ class TokenAutomaton:
             allowed[:, self.width :] = False
         return np.packbits(allowed, axis=1, bitorder="little").view(np.int32)
 
-    def _walk(self, st: np.ndarray, tk: np.ndarray) -> np.ndarray:
-        """End state of each (state, token) pair; ``dead`` where the DFA dies."""
-        t = self.tables
+    def _signature(self, s: int, limit: int = 48) -> bytes | None:
+        """Canonical form of the part of the DFA reachable from ``s`` without reading '"'.
+
+        Two states with equal signatures allow exactly the same tokens among those
+        without a quote (e.g. the inside of any free string, in any schema), so that
+        part of the mask is computed once per vocabulary.
+        """
         full = self._full
+        dead = self._dead
+        ids = {s: 0}
+        queue = [s]
+        parts: list[bytes] = []
+        i = 0
+        while i < len(queue):
+            row = full[queue[i], :256].copy()
+            row[0x22] = dead
+            uniq, inv = np.unique(row, return_inverse=True)
+            canon = np.empty(uniq.size, np.int16)
+            for j, u in enumerate(uniq.tolist()):
+                if u == dead:
+                    canon[j] = -1
+                    continue
+                k = ids.get(u)
+                if k is None:
+                    if len(queue) >= limit:
+                        return None
+                    k = len(queue)
+                    ids[u] = k
+                    queue.append(u)
+                canon[j] = k
+            parts.append(canon[inv].tobytes())
+            i += 1
+        return hashlib.sha1(b"".join(parts)).digest()
+
+    def _interior_mask(self, s: int, cand: np.ndarray) -> np.ndarray:
+        """Allowed tokens among quote-free ``cand`` from ``s`` (bool over the vocabulary)."""
+        out = np.zeros(self.tables.lengths.shape[0], bool)
+        loops = self._full[s, :256] == s
+        if loops.any():
+            inside = self._loop_tokens(loops)[cand]
+            out[cand[inside]] = True
+            cand = cand[~inside]
+        ok = self._walk(np.full(cand.size, s, np.int32), cand) != self._dead
+        out[cand[ok]] = True
+        return out
+
+    def _loop_tokens(self, loops: np.ndarray) -> np.ndarray:
+        """Tokens made only of bytes in ``loops`` (cached: string states share one loop set)."""
+        key = np.packbits(loops, bitorder="little").tobytes()
+        hit = self._inside_cache.get(key)
+        if hit is None:
+            lw = np.frombuffer(key, np.uint64)
+            t = self.tables
+            hit = ~(t.byteset & ~lw).any(axis=1) & ~t.has_special & (t.lengths > 0)
+            self._inside_cache[key] = hit
+        return hit
+
+    def _walk(self, st: np.ndarray, tk: np.ndarray) -> np.ndarray:
+        """End state of each (state, token) pair; ``dead`` where the DFA dies.
+
+        Pairs are sorted by token length (a radix sort on small ints), so tokens that
+        have ended sit at the tail and are cut off with a slice; pairs that died are
+        compacted away every few steps.  Each step is two 1-D gathers.
+        """
+        t = self.tables
         dead = self._dead
         n = st.size
         res = np.full(n, dead, np.int32)
         if not n:
             return res
-        idx = np.arange(n)
-        cur = st
-        lens = t.lengths[tk]
-        syms = t.syms
-        for p in range(syms.shape[1]):
-            cur = full[cur, syms[tk[idx], p]]
-            done = lens[idx] == p + 1
-            if done.any():
-                res[idx[done]] = cur[done]
-                keep = ~done & (cur != dead)
-            else:
-                keep = cur != dead
-            if not keep.all():
-                idx = idx[keep]
-                cur = cur[keep]
-            if not idx.size:
-                break
+        nsym = self._full.shape[1]
+        flat = self._full_flat
+        buf = t.buf
+        ln = t.lengths[tk].astype(np.int16)
+        order = np.argsort(-ln, kind="stable")
+        pos = order
+        tk = t.offsets[tk[order]]  # from here on: offset of each pair's token in buf
+        cur = st[order].astype(np.int64)
+        ln = ln[order]
+        neg = -ln
+        for p in range(int(ln[0])):
+            k = int(np.searchsorted(neg, -p, side="left"))  # pairs with length > p
+            if k < pos.size:
+                res[pos[k:]] = cur[k:]
+                pos, tk, cur, neg = pos[:k], tk[:k], cur[:k], neg[:k]
+                if not k:
+                    break
+            cur = flat[cur * nsym + buf[tk + p]]
+            if p & 1:
+                live = cur != dead
+                if live.sum() < 0.75 * live.size:
+                    pos, tk, cur, neg = pos[live], tk[live], cur[live], neg[live]
+                    if not pos.size:
+                        break
+        if pos.size:
+            res[pos] = cur
         return res
 
     # ------------------------------------------------------------------ persistence

@@ -10,10 +10,11 @@ Grammar (RFC 8259): ``-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?``.  The au
   a model cannot run away: no negative zero (``-0``, ``-0.0``), digit limits (see
   :func:`number_node`), and exponents only for unconstrained numbers.
 
-Ranges are built as "x >= L" and "x <= U" languages by the classic digit-by-digit split
-(same length with a larger digit at position i, or more digits), intersected with a
-length-limited grammar and minimised; ``multipleOf`` is a product with a remainder automaton.
-Results are cached, so repeated schemas cost nothing.
+A range is the product of a digit-limited grammar (regex AST) with one comparison automaton
+per bound, built directly: the classic digit-by-digit split (a longer canonical integer part
+is larger; equal lengths compare at the first differing digit; a tie moves on to the
+fraction).  ``multipleOf`` adds a remainder automaton to the product.  Every result is a
+finite language, so minimisation is linear-time hash-consing; results are cached.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from .errors import AutomatonTooLarge, SchemaError, UnsatisfiableSchemaError
-from .fsm import DFA, EMPTY, NEVER, DfaNode, Node, alt, compile_dfa, intersect, lit, opt, rep, seq, star, sym
+from .fsm import DFA, EMPTY, DfaNode, Node, alt, compile_dfa, intersect, lit, opt, rep, seq, sym
 from .fsm import sym_range as _sym_range
 
 __all__ = ["integer_node", "number_node", "INT64_MIN", "INT64_MAX"]
@@ -37,6 +38,7 @@ INT64_MAX = 2**63 - 1
 MAX_MODULUS = 10_000  # largest remainder automaton built for multipleOf
 ENUMERATE_LIMIT = 1_000  # above MAX_MODULUS, ranges with at most this many multiples are listed
 DEFAULT_MAX_STATES = 100_000
+MAX_BOUND_DIGITS = 1_000  # a bound written out in full must fit in this many digits
 
 Number = int | float | Decimal
 
@@ -57,6 +59,10 @@ def _decimal(value: object, keyword: str) -> Decimal:
     d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     if not d.is_finite():
         raise SchemaError(f"{keyword} must be finite, got {value!r}")
+    exp = d.as_tuple().exponent
+    assert isinstance(exp, int)
+    if d and max(d.adjusted() + 1, len(d.as_tuple().digits) - exp) > MAX_BOUND_DIGITS:
+        raise SchemaError(f"{keyword}={value!r} needs more than {MAX_BOUND_DIGITS} digits written out")
     return d
 
 
@@ -125,7 +131,7 @@ def _parts(d: Decimal) -> tuple[bool, str, str]:
     sign, digits, exp = d.as_tuple()
     assert isinstance(exp, int)
     c = int("".join(map(str, digits)) or "0")
-    neg, ip, fp = _plain(c * 10**exp, 0) if exp >= 0 else _plain(c, -exp)
+    _, ip, fp = _plain(c * 10**exp, 0) if exp >= 0 else _plain(c, -exp)
     return bool(sign) and c != 0, ip, fp
 
 
@@ -149,64 +155,71 @@ def _fixed(n: int) -> Node:
     return rep(_DIG, n, n)
 
 
-_ANY_INT = alt(lit("0"), seq(_d(1, 9), star(_DIG)))
-_ANY_FRAC = opt(seq(_DOT, rep(_DIG, 1, None)))
-_ANY_MAG = seq(_ANY_INT, _ANY_FRAC)
+# Columns of the small tables built directly below: digits 0-9, then '-' and '.'.
+_COLS = np.full(256, -1, np.int32)
+_COLS[0x30:0x3A] = np.arange(10)
+_COLS[ord("-")], _COLS[ord(".")] = 10, 11
+_MINUS_COL, _DOT_COL = 10, 11
+_OK = {"ge": (0, 1), "gt": (1,), "le": (-1, 0), "lt": (-1,)}
 
 
-def _int_gt(ci: str) -> Node:
-    """Canonical integers greater than ``ci``: more digits, or a larger digit after a shared prefix."""
-    n = len(ci)
-    same = [seq(lit(ci[:i]), _d(int(ci[i]) + 1, 9), _fixed(n - i - 1)) for i in range(n)]
-    return alt(seq(_d(1, 9), rep(_DIG, n, None)), *same)
+def _table(rows: list[list[int]], accept: list[bool]) -> DFA:
+    return DFA(np.array(rows, np.int32).reshape(len(rows), 12), np.array(accept, bool), _COLS.copy())
 
 
-def _int_lt(ci: str) -> Node:
-    """Canonical integers less than ``ci`` (no leading zeros, so a shorter one is always smaller)."""
-    n = len(ci)
-    shorter = alt(lit("0"), seq(_d(1, 9), rep(_DIG, 0, n - 2))) if n >= 2 else NEVER
-    same = [
-        seq(lit(ci[:i]), _d(1 if i == 0 and n > 1 else 0, int(ci[i]) - 1), _fixed(n - i - 1)) for i in range(n)
-    ]
-    return alt(shorter, *same)
+def _sign(x: int) -> int:
+    return (x > 0) - (x < 0)
 
 
-def _frac_cmp(cf: str, op: str) -> Node:
-    """Optional fraction ``("" | "." digits)`` whose value ``0.f`` compares to ``0.cf`` by ``op``.
+def _cmp_dfa(bound: Decimal, op: str) -> DFA:
+    """Well-formed literals ``x`` (no exponent) with ``x op bound``, read left to right.
 
-    ``cf`` has no trailing zeros, so padding either side with zeros decides the comparison
-    at the first differing position; trailing zeros of the input ("1.50") are thereby exact.
+    Same signs compare magnitudes (reversed when negative); a canonical integer part that is
+    longer is larger, one of equal length compares digit by digit; a tie on the integer part
+    goes on to the fraction, which is compared with the bound's fraction padded with zeros,
+    so trailing zeros ("1.50") are exact.  Syntax is left to the grammar this is intersected
+    with; once the outcome is decided the automaton accepts anything after (state 1).
     """
-    k = len(cf)
-    greater = [seq(lit(cf[:i]), _d(int(cf[i]) + 1, 9), star(_DIG)) for i in range(k)]
-    less = [seq(lit(cf[:i]), _d(0, int(cf[i]) - 1), star(_DIG)) for i in range(k)]
-    prefixes = [lit(cf[:j]) for j in range(1, k)]  # shorter than cf: strictly smaller
-    if op == "ge":
-        return _ANY_FRAC if not cf else seq(_DOT, alt(*greater, seq(lit(cf), star(_DIG))))
-    if op == "gt":
-        return seq(_DOT, alt(*greater, seq(lit(cf), star(lit("0")), _d(1, 9), star(_DIG))))
-    if op == "le":
-        if not cf:
-            return opt(seq(_DOT, rep(lit("0"), 1, None)))
-        return opt(seq(_DOT, alt(*less, *prefixes, seq(lit(cf), star(lit("0"))))))
-    return NEVER if not cf else opt(seq(_DOT, alt(*less, *prefixes)))  # lt
+    neg_b, ci, cf = _parts(bound)
+    ok = _OK[op]
+    rows: list[list[int]] = [[-1] * 12, [1] * 10 + [-1, 1]]  # 0: start, 1: decided true
+    acc: list[bool] = [False, True]
 
+    def new(accepting: bool) -> int:
+        rows.append([-1] * 12)
+        acc.append(accepting)
+        return len(rows) - 1
 
-def _mag_cmp(ci: str, cf: str, op: str) -> Node:
-    """Unsigned literals ``m`` with ``m op ci.cf``: compare integer parts, then fractions on a tie."""
-    other = _int_gt(ci) if op in ("ge", "gt") else _int_lt(ci)
-    return alt(seq(other, _ANY_FRAC), seq(lit(ci), _frac_cmp(cf, op)))
+    def magnitude(flip: int) -> list[int]:
+        """Row reading the first digit of |x|; ``flip`` turns cmp(|x|, |bound|) into cmp(x, bound)."""
+        n, kf = len(ci), len(cf)
+        decided = {r: 1 if r * flip in ok else -1 for r in (-1, 1)}
+        frac = [new(flip * (0 if j == kf else -1) in ok) for j in range(kf + 1)]  # tie so far
+        for j in range(kf + 1):
+            for dig in range(10):
+                s = _sign(dig - int(cf[j])) if j < kf else _sign(dig)
+                rows[frac[j]][dig] = frac[min(j + 1, kf)] if s == 0 else decided[s]
+        # integer part: (digits read L, lexicographic comparison with ci[:L])
+        ints = {
+            (L, lex): new(flip * (lex if L == n and lex else -1 if L < n or cf else 0) in ok)
+            for L in range(1, n + 1)
+            for lex in (-1, 0, 1)
+        }
+        for (L, lex), st in ints.items():
+            for dig in range(10):
+                rows[st][dig] = decided[1] if L == n else ints[L + 1, lex or _sign(dig - int(ci[L]))]
+            rows[st][_DOT_COL] = decided[-1] if L < n else decided[lex] if lex else frac[0]
+        return [ints[1, _sign(dig - int(ci[0]))] for dig in range(10)] + [-1, -1]
 
-
-_FLIP = {"ge": "le", "gt": "lt", "le": "ge", "lt": "gt"}
-
-
-def _cmp(bound: Decimal, op: str) -> Node:
-    """Signed literals ``x`` with ``x op bound`` (negative zero is removed by the grammar)."""
-    neg, ci, cf = _parts(bound)
-    if op in ("ge", "gt"):
-        return alt(_ANY_MAG, seq(_MINUS, _mag_cmp(ci, cf, _FLIP[op]))) if neg else _mag_cmp(ci, cf, op)
-    return seq(_MINUS, _mag_cmp(ci, cf, _FLIP[op])) if neg else alt(seq(_MINUS, _ANY_MAG), _mag_cmp(ci, cf, op))
+    if neg_b:  # x >= 0 > bound, or compare magnitudes reversed
+        rows[0][:10] = [1 if 1 in ok else -1] * 10
+        minus = new(False)
+        rows[minus] = magnitude(-1)
+        rows[0][_MINUS_COL] = minus
+    else:  # x < 0 <= bound, or compare magnitudes
+        rows[0][:10] = magnitude(1)[:10]
+        rows[0][_MINUS_COL] = 1 if -1 in ok else -1
+    return _table(rows, acc)
 
 
 def _grammar(sig: int, zeros: int, fractions: bool) -> Node:
@@ -231,19 +244,13 @@ def _exponent(digits: int) -> Node:
 
 
 def _minimize(d: DFA) -> DFA:
-    """Trim, Moore-minimise (numpy partition refinement) and merge identical symbol classes."""
+    """Trim and minimise; then merge symbol classes that behave identically everywhere."""
     d = d.trim()
+    block = _acyclic_blocks(d)
+    if block is None:
+        block = _moore_blocks(d)
     t, acc = d.trans, d.accept
-    block = acc.astype(np.int64)
-    n = len(np.unique(block))
-    while True:
-        sig = np.column_stack([block, np.where(t >= 0, block[np.maximum(t, 0)], -1)])
-        _, inv = np.unique(sig, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        k = int(inv.max()) + 1
-        if k == n:
-            break
-        block, n = inv, k
+    n = int(block.max()) + 1
     start = int(block[0])
     perm = np.arange(n)
     perm[[0, start]] = perm[[start, 0]]  # start state becomes 0
@@ -253,20 +260,62 @@ def _minimize(d: DFA) -> DFA:
     trans = np.where(trans >= 0, block[np.maximum(trans, 0)], -1).astype(np.int32)
     accept = acc[rep_idx].copy()
     cols, cinv = np.unique(trans.T, axis=0, return_inverse=True)
-    cinv = cinv.reshape(-1)
-    dead = [i for i in range(cols.shape[0]) if (cols[i] < 0).all()]
-    keep = [i for i in range(cols.shape[0]) if i not in dead]
+    live_cols = [i for i in range(cols.shape[0]) if (cols[i] >= 0).any()]
     newid = np.full(cols.shape[0], -1, np.int64)
-    newid[keep] = np.arange(len(keep))
-    colmap = newid[cinv]  # old class -> new class
+    newid[live_cols] = np.arange(len(live_cols))
+    colmap = newid[cinv.reshape(-1)]  # old class -> new class (-1: used nowhere)
     cm = d.classmap
     classmap = np.where(cm >= 0, colmap[np.maximum(cm, 0)], -1).astype(np.int32)
-    trans = np.ascontiguousarray(cols[keep].T, dtype=np.int32).reshape(n, len(keep))
+    trans = np.ascontiguousarray(cols[live_cols].T, dtype=np.int32).reshape(n, len(live_cols))
     return DFA(trans, accept, classmap)
 
 
+def _acyclic_blocks(d: DFA) -> np.ndarray | None:
+    """Equivalence classes of an acyclic DFA by hash-consing in reverse topological order.
+
+    Linear time; every bounded number language is finite, hence acyclic.  None if cyclic.
+    """
+    rows = d.trans.tolist()
+    acc = d.accept.tolist()
+    pending = [sum(1 for x in row if x >= 0) for row in rows]
+    preds: list[list[int]] = [[] for _ in rows]
+    for s, row in enumerate(rows):
+        for x in row:
+            if x >= 0:
+                preds[x].append(s)
+    block = [-1] * len(rows)
+    ids: dict[tuple[bool, tuple[int, ...]], int] = {}
+    ready = [s for s, p in enumerate(pending) if p == 0]
+    done = 0
+    while ready:
+        s = ready.pop()
+        done += 1
+        key = (acc[s], tuple(block[x] if x >= 0 else -1 for x in rows[s]))
+        block[s] = ids.setdefault(key, len(ids))
+        for p in preds[s]:
+            pending[p] -= 1
+            if pending[p] == 0:
+                ready.append(p)
+    return np.array(block, np.int64) if done == len(rows) else None
+
+
+def _moore_blocks(d: DFA) -> np.ndarray:
+    """Moore partition refinement, vectorised (for the cyclic remainder automata)."""
+    t = d.trans
+    block = d.accept.astype(np.int64)
+    n = len(np.unique(block))
+    while True:
+        sig = np.column_stack([block, np.where(t >= 0, block[np.maximum(t, 0)], -1)])
+        _, inv = np.unique(sig, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        k = int(inv.max()) + 1
+        if k == n:
+            return inv
+        block, n = inv, k
+
+
 def _and(*dfas: DFA, max_states: int) -> DFA:
-    out = dfas[0]
+    out = _minimize(dfas[0])
     for d in dfas[1:]:
         out = _minimize(intersect(out, d, max_states=max_states))
     return out
@@ -295,11 +344,7 @@ def _mod_dfa(a: int, k: int) -> DFA:
     accept[:a] = (r * 10**k) % a == 0
     for j in range(k + 1):
         accept[frac + j] = (r * 10 ** (k - j)) % a == 0
-    classmap = np.full(256, -1, np.int32)
-    classmap[0x30:0x3A] = np.arange(10)
-    classmap[ord("-")] = 10
-    classmap[ord(".")] = 11
-    return _minimize(DFA(trans.astype(np.int32), accept, classmap))
+    return _minimize(DFA(trans.astype(np.int32), accept, _COLS.copy()))
 
 
 def _with_multiple(r: DFA, a: int, k: int, max_states: int) -> DFA:
@@ -381,9 +426,9 @@ def _integer_dfa(lo: int, hi: int, m: int, max_states: int) -> DFA:
     digits = max(len(str(abs(lo))), len(str(abs(hi))))
     parts = [compile_dfa(_grammar(digits, 0, False))]
     if lo > -(10**digits - 1):
-        parts.append(compile_dfa(_cmp(Decimal(lo), "ge")))
+        parts.append(_cmp_dfa(Decimal(lo), "ge"))
     if hi < 10**digits - 1:
-        parts.append(compile_dfa(_cmp(Decimal(hi), "le")))
+        parts.append(_cmp_dfa(Decimal(hi), "le"))
     r = _and(*parts, max_states=max_states)
     return _with_multiple(r, m, 0, max_states) if m > 1 else r
 
@@ -476,9 +521,8 @@ def _number_dfa(
         return _minimize(compile_dfa(seq(_grammar(sig, zeros, True), exponent)))
     parts = [compile_dfa(_grammar(sig, zeros, True))]
     if lo is not None:
-        parts.append(compile_dfa(_cmp(lo.value, "gt" if lo.exclusive else "ge")))
+        parts.append(_cmp_dfa(lo.value, "gt" if lo.exclusive else "ge"))
     if hi is not None:
-        parts.append(compile_dfa(_cmp(hi.value, "lt" if hi.exclusive else "le")))
+        parts.append(_cmp_dfa(hi.value, "lt" if hi.exclusive else "le"))
     r = _and(*parts, max_states=max_states)
     return r if mult is None else _with_multiple(r, mult[0], mult[1], max_states)
-
