@@ -381,7 +381,7 @@ class _Ctx:
             return NEVER
 
     def _string(self, schema: dict[str, Any], ptr: str) -> Node:
-        from . import formats, regex
+        from . import regex
 
         lo = schema.get("minLength", 0)
         hi = schema.get("maxLength")
@@ -393,6 +393,8 @@ class _Ctx:
         pieces: list[fsm.DFA] = []
         try:
             if fmt is not None:
+                from . import formats
+
                 f = formats.format_content(fmt)
                 if f is None:
                     self.issue(ptr + "/format", "format", f"format {fmt!r} is not supported")

@@ -12,6 +12,7 @@ construction over the alphabet's equivalence classes.  Sub-automata built elsewh
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -308,36 +309,46 @@ def _bits(x: int) -> Iterable[int]:
         x ^= low
 
 
+_NONE: frozenset[int] = frozenset()
+Walk = tuple[bool, frozenset[int], frozenset[int]]
+
+
 class _Glushkov:
-    """Positions, labels and follow sets of an AST (fresh positions per occurrence)."""
+    """Positions, labels and follow sets of an AST (fresh positions per occurrence).
+
+    Position sets are Python sets of small ints: DFA states touch few positions,
+    so hashing and unions stay proportional to what a state holds, not to the size
+    of the whole expression.
+    """
 
     def __init__(self, max_positions: int) -> None:
         self.labels: list[int] = []
-        self.follow: list[int] = []
+        self.follow: list[set[int]] = []
         self.max_positions = max_positions
+        self._templates: dict[int, tuple[list[int], list[tuple[int, ...]], list[int], list[int], bool]] = {}
 
     def _new(self, label: int) -> int:
         p = len(self.labels)
         if p >= self.max_positions:
             raise AutomatonTooLarge(f"regular expression has more than {self.max_positions} positions")
         self.labels.append(label)
-        self.follow.append(0)
+        self.follow.append(set())
         return p
 
-    def _link(self, last: int, first: int) -> None:
+    def _link(self, last: frozenset[int], first: frozenset[int]) -> None:
         if not first:
             return
         fol = self.follow
-        for p in _bits(last):
+        for p in last:
             fol[p] |= first
 
-    def walk(self, node: Node) -> tuple[bool, int, int]:
+    def walk(self, node: Node) -> Walk:
         """Returns (nullable, first, last) with fresh positions."""
         if isinstance(node, Sym):
-            p = self._new(node.mask)
-            return False, 1 << p, 1 << p
+            p = frozenset((self._new(node.mask),))
+            return False, p, p
         if isinstance(node, Seq):
-            n, f, la = True, 0, 0
+            n, f, la = True, _NONE, _NONE
             for it in node.items:
                 n2, f2, l2 = self.walk(it)
                 self._link(la, f2)
@@ -346,25 +357,27 @@ class _Glushkov:
                 n = n and n2
             return n, f, la
         if isinstance(node, Alt):
-            n, f, la = False, 0, 0
+            n, fs, ls = False, [], []
             for it in node.items:
                 n2, f2, l2 = self.walk(it)
-                n, f, la = n or n2, f | f2, la | l2
-            return n, f, la
+                n = n or n2
+                fs.append(f2)
+                ls.append(l2)
+            return n, frozenset().union(*fs), frozenset().union(*ls)
         if isinstance(node, Repeat):
             return self._repeat(node)
         if node is EMPTY:
-            return True, 0, 0
+            return True, _NONE, _NONE
         if node is NEVER:
-            return False, 0, 0
+            return False, _NONE, _NONE
         if isinstance(node, DfaNode):
             return self._dfa(node.dfa)
         if isinstance(node, Graph):
             return self._graph(node)
         raise TypeError(f"unknown node {node!r}")
 
-    def _repeat(self, node: Repeat) -> tuple[bool, int, int]:
-        n, f, la = True, 0, 0
+    def _repeat(self, node: Repeat) -> Walk:
+        n, f, la = True, _NONE, _NONE
         for _ in range(node.lo):
             n2, f2, l2 = self.walk(node.item)
             self._link(la, f2)
@@ -379,23 +392,24 @@ class _Glushkov:
             la = la | l2
             return n, f, la
         # optional tail a(a(a)?)? built back to front so no deep recursion
-        tn, tf, tl = True, 0, 0
+        tf: frozenset[int] = _NONE
+        tl: list[frozenset[int]] = []
         for _ in range(node.hi - node.lo):
             n2, f2, l2 = self.walk(node.item)
             self._link(l2, tf)
-            cf = f2 | tf if n2 else f2
-            cl = l2 | tl if tn else l2
-            tn, tf, tl = True, cf, cl
+            tf = f2 | tf if n2 else f2
+            tl.append(l2)
+        tls = frozenset().union(*tl)
         self._link(la, tf)
         f = f | tf if n else f
-        la = la | tl
+        la = la | tls
         return n, f, la
 
-    def _graph(self, g: Graph) -> tuple[bool, int, int]:
+    def _graph(self, g: Graph) -> Walk:
         walked = [(u, v, *self.walk(x)) for u, v, x in g.edges]
         n = g.n_nodes
-        in_direct = [0] * n
-        out = [0] * n
+        in_direct: list[set[int]] = [set() for _ in range(n)]
+        out: list[set[int]] = [set() for _ in range(n)]
         for u, v, _nl, f, la in walked:
             in_direct[v] |= la
             out[u] |= f
@@ -407,54 +421,65 @@ class _Glushkov:
         while changed:  # closure over empty edges (graphs are small)
             changed = False
             for u, v in nullable_edges:
-                if out[u] | out[v] != out[u]:
+                if not out[v] <= out[u]:
                     out[u] |= out[v]
                     changed = True
                 if null_reach[v] and not null_reach[u]:
                     null_reach[u] = True
                     changed = True
         for u in range(n):
-            self._link(in_direct[u], out[u])
-        last = 0
+            self._link(frozenset(in_direct[u]), frozenset(out[u]))
+        last: set[int] = set()
         for u in range(n):
             if null_reach[u]:
                 last |= in_direct[u]
-        return null_reach[g.start], out[g.start], last
+        return null_reach[g.start], frozenset(out[g.start]), frozenset(last)
 
-    def _dfa(self, dfa: DFA) -> tuple[bool, int, int]:
-        S = dfa.num_states
-        # symbol mask per class
-        cls_masks = [0] * dfa.trans.shape[1]
-        for sym_id, c in enumerate(dfa.classmap.tolist()):
-            if c >= 0:
-                cls_masks[c] |= 1 << sym_id
-        pos_of: dict[tuple[int, int], int] = {}
-        out_groups: list[list[tuple[int, int]]] = [[] for _ in range(S)]
-        trans = dfa.trans.tolist()
-        for s in range(S):
-            groups: dict[int, int] = {}
-            for c, t in enumerate(trans[s]):
-                if t >= 0:
-                    groups[t] = groups.get(t, 0) | cls_masks[c]
-            for t, label in groups.items():
-                key = (t, label)
-                p = pos_of.get(key)
-                if p is None:
-                    p = self._new(label)
-                    pos_of[key] = p
-                out_groups[s].append((t, p))
-        first = 0
-        for _, p in out_groups[0]:
-            first |= 1 << p
-        last = 0
-        for (t, _label), p in pos_of.items():
-            if dfa.accept[t]:
-                last |= 1 << p
-            fol = 0
-            for _, q in out_groups[t]:
-                fol |= 1 << q
-            self.follow[p] |= fol
-        return bool(dfa.accept[0]) if S else False, first, last
+    def _dfa(self, dfa: DFA) -> Walk:
+        tpl = self._templates.get(id(dfa))
+        if tpl is None:
+            tpl = _dfa_template(dfa)
+            self._templates[id(dfa)] = tpl
+        labels, follows, first, last, nullable = tpl
+        base = len(self.labels)
+        if base + len(labels) > self.max_positions:
+            raise AutomatonTooLarge(f"regular expression has more than {self.max_positions} positions")
+        self.labels.extend(labels)
+        self.follow.extend({base + q for q in fol} for fol in follows)
+        return nullable, frozenset(base + p for p in first), frozenset(base + p for p in last)
+
+
+def _dfa_template(dfa: DFA) -> tuple[list[int], list[tuple[int, ...]], list[int], list[int], bool]:
+    """Glushkov positions of a DFA: one per (target state, label of the edge into it)."""
+    S = dfa.num_states
+    cls_masks = [0] * dfa.trans.shape[1]
+    for sym_id, c in enumerate(dfa.classmap.tolist()):
+        if c >= 0:
+            cls_masks[c] |= 1 << sym_id
+    pos_of: dict[tuple[int, int], int] = {}
+    labels: list[int] = []
+    out_groups: list[list[int]] = [[] for _ in range(S)]
+    for s, row in enumerate(dfa.trans.tolist()):
+        groups: dict[int, int] = {}
+        for c, t in enumerate(row):
+            if t >= 0:
+                groups[t] = groups.get(t, 0) | cls_masks[c]
+        for t, label in groups.items():
+            key = (t, label)
+            p = pos_of.get(key)
+            if p is None:
+                p = len(labels)
+                labels.append(label)
+                pos_of[key] = p
+            out_groups[s].append(p)
+    follows: list[tuple[int, ...]] = [()] * len(labels)
+    last = []
+    for (t, _label), p in pos_of.items():
+        if dfa.accept[t]:
+            last.append(p)
+        follows[p] = tuple(out_groups[t])
+    first = out_groups[0] if S else []
+    return labels, follows, first, last, (bool(dfa.accept[0]) if S else False)
 
 
 def _partition(labels: Iterable[int]) -> list[int]:
@@ -481,6 +506,16 @@ def _partition(labels: Iterable[int]) -> list[int]:
 
 def compile_dfa(node: Node, *, max_states: int = DEFAULT_MAX_STATES, max_positions: int = 2_000_000) -> DFA:
     """Subset construction over Glushkov positions."""
+    gc_was = gc.isenabled()
+    gc.disable()  # millions of small sets: the cyclic collector only burns time here
+    try:
+        return _compile_dfa(node, max_states, max_positions)
+    finally:
+        if gc_was:
+            gc.enable()
+
+
+def _compile_dfa(node: Node, max_states: int, max_positions: int) -> DFA:
     g = _Glushkov(max_positions)
     nullable, first, last = g.walk(node)
     labels, follow = g.labels, g.follow
@@ -490,7 +525,6 @@ def compile_dfa(node: Node, *, max_states: int = DEFAULT_MAX_STATES, max_positio
     for k, c in enumerate(classes):
         for s in _bits(c):
             classmap[s] = k
-    # classes of each position's label
     pos_classes: list[tuple[int, ...]] = []
     cache: dict[int, tuple[int, ...]] = {}
     for lab in labels:
@@ -501,34 +535,36 @@ def compile_dfa(node: Node, *, max_states: int = DEFAULT_MAX_STATES, max_positio
         pos_classes.append(tup)
 
     C = len(classes)
-    # state 0 is the virtual start position: its "follow" is `first`
-    ids: dict[int, int] = {}
-    succ: list[int] = [first]  # union of follow sets of each DFA state, by id
+    ids: dict[frozenset[int], int] = {}
+    succ: list[frozenset[int] | set[int]] = [first]  # union of follow sets of each DFA state
     accept: list[bool] = [nullable]
     rows: list[list[int]] = []
-    START = -1
-    ids[START] = 0
     i = 0
     while i < len(succ):
         F = succ[i]
-        targets: dict[int, int] = {}
-        for q in _bits(F):
-            bit = 1 << q
+        targets: dict[int, list[int]] = {}
+        for q in F:
             for k in pos_classes[q]:
-                targets[k] = targets.get(k, 0) | bit
+                lst = targets.get(k)
+                if lst is None:
+                    targets[k] = [q]
+                else:
+                    lst.append(q)
         row = [-1] * C
-        for k, tset in targets.items():
-            j = ids.get(tset)
+        for k, qs in targets.items():
+            key = frozenset(qs)
+            j = ids.get(key)
             if j is None:
                 j = len(succ)
                 if j >= max_states:
                     raise AutomatonTooLarge(f"automaton exceeds max_states={max_states}")
-                ids[tset] = j
-                fol = 0
-                for p in _bits(tset):
-                    fol |= follow[p]
+                ids[key] = j
+                if len(qs) == 1:
+                    fol: set[int] | frozenset[int] = follow[qs[0]]
+                else:
+                    fol = set().union(*(follow[p] for p in qs))
                 succ.append(fol)
-                accept.append(bool(tset & last))
+                accept.append(not last.isdisjoint(key))
             row[k] = j
         rows.append(row)
         i += 1
