@@ -50,6 +50,7 @@ class _TokenTables:
     has_quote: np.ndarray  # bool (V,): token contains '"' or is a special symbol
     token_syms: list[Any]  # per-token bytes (or symbol tuple for specials) for cheap CPU advance
     n_sym: int
+    max_len: int
     # masks of "string interior" sub-automata, shared by every schema over this vocabulary
     interior: dict[bytes, np.ndarray] = field(default_factory=dict)
 
@@ -105,7 +106,7 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     byteset = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
     has_quote = present[:, 0x22] | has_special
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
-                          byteset, has_special, has_quote, token_syms, n_sym)
+                          byteset, has_special, has_quote, token_syms, n_sym, int(lengths.max(initial=1)))
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -261,11 +262,8 @@ class TokenAutomaton:
                     allowed[r, : interior.size] |= interior
                     cand = cand[t.has_quote[cand]]
                 else:
-                    loops = row[:256] == s
-                    if loops.any():
-                        inside = self._loop_tokens(loops)[cand]
-                        allowed[r, cand[inside]] = True
-                        cand = cand[~inside]
+                    ok, cand = self._chain_bulk(s, cand)
+                    allowed[r, ok] = True
             walk_state.append(np.full(cand.size, s, np.int32))
             walk_tok.append(cand)
             walk_row.append(np.full(cand.size, r, np.int32))
@@ -319,14 +317,51 @@ class TokenAutomaton:
     def _interior_mask(self, s: int, cand: np.ndarray) -> np.ndarray:
         """Allowed tokens among quote-free ``cand`` from ``s`` (bool over the vocabulary)."""
         out = np.zeros(self.tables.lengths.shape[0], bool)
-        loops = self._full[s, :256] == s
-        if loops.any():
-            inside = self._loop_tokens(loops)[cand]
-            out[cand[inside]] = True
-            cand = cand[~inside]
+        bulk, cand = self._chain_bulk(s, cand)
+        out[bulk] = True
         ok = self._walk(np.full(cand.size, s, np.int32), cand) != self._dead
         out[cand[ok]] = True
         return out
+
+    def _chain_bulk(self, s: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Settle most tokens of a large state without walking them.
+
+        Follow the DFA from ``s`` on the byte set B whose bytes all move each state
+        of the chain to one common next state (B shrinks as needed).  Every token
+        spelled with B alone then ends at ``chain[len(token)]``: allowed iff that is
+        alive.  Free-string states give a self-loop; length-bounded strings give a
+        counter.  Returns (allowed token ids, tokens still to walk).
+        """
+        full = self._full
+        dead = self._dead
+        Lmax = int(self.tables.max_len)
+        row = full[s, :256]
+        vals, counts = np.unique(row[row != dead], return_counts=True)
+        if not vals.size:
+            return cand[:0], cand
+        cur = int(vals[np.argmax(counts)])
+        B = row == cur
+        chain = np.full(Lmax + 1, dead, np.int64)
+        chain[0] = s
+        for k in range(1, Lmax + 1):
+            chain[k] = cur
+            if cur == dead:
+                break
+            r = full[cur, :256]
+            vals, counts = np.unique(r[B], return_counts=True)
+            nxt = int(vals[np.argmax(counts)])
+            nb = B & (r == nxt)
+            if nxt == cur and nb.sum() == B.sum():  # fixed point: the chain loops here forever
+                chain[k + 1:] = cur
+                break
+            B = nb
+            cur = nxt
+            if B.sum() < 32:
+                return cand[:0], cand
+        inside = self._loop_tokens(B)[cand]
+        ids = cand[inside]
+        ok = ids[chain[self.tables.lengths[ids]] != dead]
+        return ok, cand[~inside]
 
     def _loop_tokens(self, loops: np.ndarray) -> np.ndarray:
         """Tokens made only of bytes in ``loops`` (cached: string states share one loop set)."""

@@ -79,6 +79,7 @@ class JsonLogitsProcessor(LogitsProcessor):
         self._tables: dict[torch.device, DeviceMaskTable] = {}
         self._eos = set(int(e) for e in automaton.eos_ids.tolist())
         self._batch_size = batch_size
+        self._eos_words: np.ndarray | None = None
 
     def reset(self) -> None:
         self.states = []
@@ -110,8 +111,34 @@ class JsonLogitsProcessor(LogitsProcessor):
             self._advance(input_ids[:, -1].tolist())
         return self.apply(scores)
 
+    def _host_words(self) -> np.ndarray:
+        """(B, W) packed masks of the current states, from the automaton's own table."""
+        ta = self.automaton
+        need = [s for s in self.states if s >= 0 and ta._row_of[s] < 0]
+        if need:
+            ta.precompute(need)
+        row_of, masks = ta.mask_table()
+        if self._eos_words is None:
+            eos = np.zeros(ta.num_words * 32, bool)
+            eos[ta.eos_ids] = True
+            self._eos_words = np.packbits(eos, bitorder="little").view(np.int32)
+        out = np.empty((len(self.states), ta.num_words), np.int32)
+        for r, s in enumerate(self.states):
+            out[r] = masks[row_of[s]] if s >= 0 else self._eos_words
+        return out
+
     def apply(self, scores: torch.Tensor) -> torch.Tensor:
         dev = scores.device
+        if dev.type == "cpu":
+            # host path: numpy unpack (no int32 shift tensors), one in-place fill
+            words = self._host_words()
+            width = scores.shape[-1]
+            n = min(width, words.shape[1] * 32)
+            bits = np.unpackbits(words.view(np.uint8), axis=1, count=n, bitorder="little")
+            banned = torch.from_numpy(bits.view(np.bool_)).logical_not()
+            if n < width:
+                banned = torch.nn.functional.pad(banned, (0, width - n), value=True)
+            return scores.masked_fill_(banned, float("-inf"))
         table = self._tables.get(dev)
         if table is None:
             table = DeviceMaskTable(self.automaton, dev)
