@@ -57,7 +57,18 @@ from .fsm import (
 )
 from .regex import minimize
 
-SUPPORTED_FORMATS = ("date-time", "date", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uuid", "uri")
+SUPPORTED_FORMATS = (
+    "date-time",
+    "date",
+    "time",
+    "duration",
+    "email",
+    "hostname",
+    "ipv4",
+    "ipv6",
+    "uuid",
+    "uri",
+)
 
 
 def cs(chars: str) -> Node:
@@ -141,6 +152,7 @@ def hostname_dfa(unit: int = 32, max_units: int = 7) -> DFA:
     """
     if unit * max_units > 254:
         raise ValueError("unit * max_units must be <= 254 to respect the 253-character limit")
+
     def cost(n: int) -> int:
         return -(-(n + 1) // unit)
 
@@ -175,7 +187,7 @@ def hostname_dfa(unit: int = 32, max_units: int = 7) -> DFA:
         rows.append(row)
         i += 1
     accept = [(n > 0 and not hy) or (n == 0 and used > 0) for used, n, hy in order]  # trailing dot ok
-    return minimize(DFA(np.array(rows, np.int32), np.array(accept, bool), classmap))
+    return minimize(DFA(np.array(rows, np.int32), np.array(accept, bool), classmap), 1_000_000)
 
 
 def hostname(unit: int = 32, max_units: int = 7) -> Node:
@@ -191,7 +203,13 @@ def _email() -> Node:
 
 
 def _ipv4() -> Node:
-    octet = alt(seq(lit("25"), cs("012345")), seq(lit("2"), cs("01234"), D), seq(lit("1"), D, D), seq(cs("123456789"), D), D)
+    octet = alt(
+        seq(lit("25"), cs("012345")),
+        seq(lit("2"), cs("01234"), D),
+        seq(lit("1"), D, D),
+        seq(cs("123456789"), D),
+        D,
+    )
     return seq(octet, rep(seq(lit("."), octet), 3, 3))
 
 

@@ -53,6 +53,7 @@ import numpy as np
 
 from .errors import SchemaError
 from .fsm import (
+    DEFAULT_MAX_STATES,
     DFA,
     EMPTY,
     NEVER,
@@ -264,7 +265,9 @@ class _Parser:
             c = self.peek()
             if c == "^":
                 if self.depth or items:
-                    raise self.fail("anchor '^' is only supported at the start of the pattern or of a top-level alternative")
+                    raise self.fail(
+                        "anchor '^' is only supported at the start of the pattern or of a top-level alternative"
+                    )
                 self.i += 1
                 items.append(CAnchor(True))
                 self.no_quantifier("^")
@@ -272,7 +275,9 @@ class _Parser:
             if c == "$":
                 self.i += 1
                 if self.depth or self.peek() not in ("", "|"):
-                    raise self.fail("anchor '$' is only supported at the end of the pattern or of a top-level alternative")
+                    raise self.fail(
+                        "anchor '$' is only supported at the end of the pattern or of a top-level alternative"
+                    )
                 items.append(CAnchor(False))
                 continue
             atom = self.atom()
@@ -543,7 +548,9 @@ def utf8_class(ranges: Ranges) -> Node:
     return alt(*(seq(*(Sym(_byte_mask(a, b)) for a, b in sq)) for sq in seqs))
 
 
-_HEX_MASKS = [1 << ord(c) if c.isdigit() else (1 << ord(c)) | (1 << ord(c.upper())) for c in "0123456789abcdef"]
+_HEX_MASKS = [
+    1 << ord(c) if c.isdigit() else (1 << ord(c)) | (1 << ord(c.upper())) for c in "0123456789abcdef"
+]
 
 
 def _hex_digit_mask(lo: int, hi: int) -> int:
@@ -733,7 +740,8 @@ def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None)
     c = char if char is not None else char_dfa(ALL)
     Q, C = c.trans.shape
     finals = np.nonzero(c.accept)[0]
-    assert finals.size == 1 and (c.trans[finals[0]] < 0).all(), "char DFA must have one sink final"
+    if finals.size != 1 or (c.trans[finals[0]] >= 0).any():
+        raise ValueError("length_dfa needs a one-character DFA with a single sink final state")
     f = int(finals[0])
     inner = [q for q in range(Q) if q != f]  # state 0 (start) first
     idx = np.full(Q, -1, np.int64)
@@ -753,26 +761,34 @@ def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None)
     return DFA(trans.astype(np.int32), accept, c.classmap).trim()
 
 
-def string_content(pattern: str | None = None, min_length: int = 0, max_length: int | None = None) -> Node:
+def string_content(
+    pattern: str | None = None,
+    min_length: int = 0,
+    max_length: int | None = None,
+    *,
+    max_states: int = DEFAULT_MAX_STATES,
+) -> Node:
     """Byte language of the inside of a JSON string whose value matches the constraints.
 
     ``pattern`` is searched (unanchored unless ``^``/``$``), lengths count code points.
     Each admitted character may be spelled raw (UTF-8, when JSON allows) or escaped
     (short escapes, ``\\uXXXX`` any hex case, BMP only).  Fully free strings (no pattern,
     no lengths) also accept surrogate-pair escapes, which models trained on
-    ``ensure_ascii`` JSON emit for emoji.  Returns NEVER when unsatisfiable.
+    ``ensure_ascii`` JSON emit for emoji.  Returns NEVER when unsatisfiable.  Raises
+    SchemaError for unsupported patterns, AutomatonTooLarge past ``max_states``.
 
-    Lengths are a counter DFA (:func:`length_dfa`) rather than ``rep(char, lo, hi)``: same
-    language, but a minimal automaton, which makes the caller's ``compile_dfa`` ~3x faster.
-    A pattern is compiled, minimized and intersected with the length DFA.
+    Without a pattern this is ``rep(char, lo, hi)`` over a minimal one-character DFA.  A
+    pattern is compiled, minimized (when cheap) and intersected with a counter DFA for the
+    lengths (:func:`length_dfa`, built directly in numpy rather than by subset construction).
     """
     min_length = max(min_length, 0)
     if max_length is not None and max_length < min_length:
         return NEVER
     if pattern is None:
-        free = min_length == 0 and max_length is None
-        return DfaNode(length_dfa(min_length, max_length, char_dfa(ALL, free)))
-    pdfa = minimize(compile_dfa(pattern_node(pattern)), MINIMIZE_WORK)
+        if min_length == 0 and max_length is None:
+            return star(json_char(ALL, pairs=True))
+        return rep(any_json_char(), min_length, max_length)
+    pdfa = minimize(compile_dfa(pattern_node(pattern), max_states=max_states), MINIMIZE_WORK)
     if min_length or max_length is not None:
-        pdfa = intersect(pdfa, length_dfa(min_length, max_length))
+        pdfa = intersect(pdfa, length_dfa(min_length, max_length), max_states=max_states)
     return NEVER if pdfa.is_empty() else DfaNode(pdfa)

@@ -1,0 +1,764 @@
+"""jsonmode.compiler: JSON Schema -> byte language of the JSON texts it admits.
+
+Every accepted text is cross-checked with ``jsonschema`` (the automaton must never accept what
+``jsonschema`` rejects); members sampled at random from each automaton are validated the same way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import jsonschema
+import pytest
+from automata_helpers import sample_texts
+
+from jsonmode import (
+    AutomatonTooLarge,
+    CompileOptions,
+    RecursionLimitError,
+    SchemaError,
+    UnsatisfiableSchemaError,
+    Vocabulary,
+    compile_automaton,
+)
+from jsonmode.compiler import merge_schemas, schema_to_node
+from jsonmode.fsm import DFA, compile_dfa
+
+
+@functools.lru_cache(maxsize=None)
+def _dfa(schema_json: str, opts_json: str) -> DFA:
+    return compile_dfa(schema_to_node(json.loads(schema_json), CompileOptions(**json.loads(opts_json))))
+
+
+def dfa(schema: Any, **opts: Any) -> DFA:
+    return _dfa(json.dumps(schema), json.dumps(opts, sort_keys=True))
+
+
+def accepts(schema: Any, text: str, **opts: Any) -> bool:
+    return dfa(schema, **opts).matches(text.encode())
+
+
+def validator(schema: Any) -> jsonschema.protocols.Validator:
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+def js_valid(schema: Any, text: str) -> bool:
+    return validator(schema).is_valid(json.loads(text))
+
+
+@dataclass
+class Case:
+    id: str
+    schema: Any
+    accept: list[str]
+    reject: list[str]
+    opts: dict[str, Any] = field(default_factory=dict)
+
+
+OBJ_AB = {
+    "type": "object",
+    "properties": {"b": {"type": "integer"}, "a": {"type": "string"}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
+
+RECURSIVE_NODE = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {"v": {"type": "integer"}, "next": {"$ref": "#/$defs/node"}},
+            "required": ["v"],
+            "additionalProperties": False,
+        }
+    },
+    "$ref": "#/$defs/node",
+}
+
+
+def _chain(k: int) -> str:
+    t = '{"v": 1}'
+    for _ in range(k - 1):
+        t = '{"v": 1, "next": ' + t + "}"
+    return t
+
+
+CASES = [
+    # ------------------------------------------------------------------ types
+    Case("null", {"type": "null"}, ["null"], ["nul", "None", " null", "null ", '"null"']),
+    Case("boolean", {"type": "boolean"}, ["true", "false"], ["True", "1", "tru", '"true"']),
+    Case(
+        "integer",
+        {"type": "integer"},
+        ["0", "-12", "7", "9223372036854775807", "-9223372036854775808"],
+        ["01", "-0", "1.0", "1e3", "+1", "- 1", "", "9223372036854775808"],
+    ),
+    Case(
+        "number",
+        {"type": "number"},
+        ["0", "1.5", "-2.5e-3", "1E+10", "12", "0.000001", "1e-05"],
+        [".5", "1.", "NaN", "Infinity", "01", "-", "1e", "0x10", "-0.0"],
+    ),
+    Case(
+        "string",
+        {"type": "string"},
+        ['""', '"a b"', '"\\u00e9"', '"\\u00E9"', '"é"', '"\\n\\t\\"\\\\\\/"', '"\\ud83d\\ude42"', '"🙂"'],
+        ['"\n"', '"\\x41"', "'a'", '"a', '"\\ud83d"', '"\\u12"', '"\x01"'],
+    ),
+    Case("type-list", {"type": ["string", "null"]}, ['"x"', "null"], ["1", "true", "[]"]),
+    Case("true-schema", True, ["null", "1", '"x"', '{"a": [1, {"b": null}]}', "[]"], ["", "nul", "{a}"]),
+    Case("empty-schema", {}, ["[1, 2]", '{"k": "v"}'], ["[1,2]", "{,}"]),
+    Case("false-like-not", {"not": {}}, [], ["null", "1", "{}"]),
+    # ------------------------------------------------------------------ enum / const
+    Case(
+        "enum-mixed",
+        {"enum": ["red", 1, None, True, {"a": [1, 2]}, "ünï"]},
+        ['"red"', "1", "1.0", "null", "true", '{"a": [1, 2]}', '"ünï"'],
+        ['"blue"', "2", '{"a": [1,2]}', "false", '"RED"', "1.5"],
+    ),
+    Case("enum-float-int", {"enum": [2.0, 3.5]}, ["2.0", "2", "3.5"], ["3", "2.5"]),
+    Case("const", {"const": "x"}, ['"x"'], ['"y"', "null"]),
+    Case("const-object", {"const": {"k": [True, None]}}, ['{"k": [true, null]}'], ['{"k": [true]}']),
+    Case("enum-with-type", {"type": "string", "enum": ["a", 1, "b"]}, ['"a"', '"b"'], ["1", '"c"']),
+    Case("enum-with-bound", {"enum": [1, 5, 9], "minimum": 4}, ["5", "9"], ["1"]),
+    Case("const-and-enum", {"const": "a", "enum": ["a", "b"]}, ['"a"'], ['"b"']),
+    # ------------------------------------------------------------------ objects
+    Case(
+        "object-schema-order",
+        OBJ_AB,
+        ['{"a": "x"}', '{"b": 1, "a": "x"}', '{"b": -3, "a": ""}'],
+        ['{"a": "x", "b": 1}', "{}", '{"b": 1}', '{"a": "x", "c": 1}', '{"a":"x"}', '{"a": 1}', '{ "a": "x"}'],
+    ),
+    Case(
+        "object-nested",
+        {
+            "type": "object",
+            "properties": {
+                "p": {
+                    "type": "object",
+                    "properties": {"q": {"type": "boolean"}, "r": {"type": "null"}},
+                    "required": ["q"],
+                    "additionalProperties": False,
+                }
+            },
+            "required": ["p"],
+            "additionalProperties": False,
+        },
+        ['{"p": {"q": true}}', '{"p": {"q": false, "r": null}}'],
+        ['{"p": {}}', '{"p": {"q": 1}}', '{"p": {"r": null, "q": true}}', "{}", '{"p": {"q": true}, "x": 1}'],
+    ),
+    Case(
+        "object-all-optional",
+        {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}, "c": {"type": "integer"}},
+         "additionalProperties": False},
+        ["{}", '{"a": 1}', '{"b": 1}', '{"c": 1}', '{"a": 1, "c": 3}', '{"a": 1, "b": 2, "c": 3}'],
+        ['{"c": 1, "a": 1}', '{"a": 1, }', '{, "a": 1}', '{"a": 1 "b": 2}'],
+    ),
+    Case(
+        "required-not-declared",
+        {"type": "object", "required": ["z"], "additionalProperties": {"type": "integer"}},
+        ['{"z": 1}', '{"z": 1, "y": 2}'],
+        ["{}", '{"z": "s"}', '{"y": 2, "z": 1}'],
+    ),
+    Case(
+        "additionalProperties-true",
+        {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": True},
+        ['{"a": 1, "zz": [1, {"x": null}]}', '{"zz": "s"}', '{"a": 1, "b": 2, "c": "3"}', "{}"],
+        ['{"zz": 1, "a": 1}', '{"a": "s"}', '{"a": 1, "a": 2}'],
+    ),
+    Case(
+        "additionalProperties-schema",
+        {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
+        ['{"a": 1, "b": "x"}', '{"b": "x", "c": "y"}', '{"\\u00e9": "x"}'],
+        ['{"b": 1}', '{"a": "x"}', '{"a": 1, "b": null}'],
+    ),
+    Case(
+        "additionalProperties-false",
+        {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": False},
+        ["{}", '{"a": 1}'],
+        ['{"a": 1, "b": 2}', '{"b": 2}'],
+    ),
+    Case(
+        "additionalProperties-default-off",
+        {"type": "object", "properties": {"a": {"type": "integer"}}},
+        ['{"a": 1}', "{}"],
+        ['{"a": 1, "b": 2}'],
+        {"additional_properties": False},
+    ),
+    Case(
+        "additionalProperties-default-on",
+        {"type": "object", "properties": {"a": {"type": "integer"}}},
+        ['{"a": 1}', '{"a": 1, "b": 2}', '{"b": [true]}'],
+        ['{"a": true}'],
+    ),
+    Case(
+        "patternProperties",
+        {"type": "object", "patternProperties": {"^x-": {"type": "integer"}}, "additionalProperties": False},
+        ["{}", '{"x-a": 1, "x-b": 2}', '{"x-": 0}'],
+        ['{"y": 1}', '{"x-a": "s"}', '{"ax-": 1}'],
+    ),
+    Case(
+        "patternProperties-and-declared",
+        {
+            "type": "object",
+            "properties": {"x-id": {"type": "integer", "minimum": 0}},
+            "patternProperties": {"^x-": {"type": "integer", "maximum": 10}},
+            "additionalProperties": {"type": "boolean"},
+        },
+        ['{"x-id": 5}', '{"x-id": 0, "x-n": 10, "other": true}', '{"other": false}'],
+        ['{"x-id": 11}', '{"x-id": -1}', '{"x-n": 11}', '{"other": 1}'],
+    ),
+    Case(
+        "min-max-properties",
+        {"type": "object", "minProperties": 1, "maxProperties": 2, "additionalProperties": {"type": "integer"}},
+        ['{"a": 1}', '{"a": 1, "b": 2}'],
+        ["{}", '{"a": 1, "b": 2, "c": 3}'],
+    ),
+    Case(
+        "min-properties-with-optional",
+        {"type": "object", "properties": {"a": {"type": "null"}, "b": {"type": "null"}}, "minProperties": 1,
+         "additionalProperties": False},
+        ['{"a": null}', '{"b": null}', '{"a": null, "b": null}'],
+        ["{}"],
+    ),
+    # ------------------------------------------------------------------ arrays
+    Case(
+        "array-items-bounds",
+        {"type": "array", "items": {"type": "integer"}, "minItems": 1, "maxItems": 3},
+        ["[1]", "[1, 2, 3]", "[-1, 0]"],
+        ["[]", "[1, 2, 3, 4]", "[1,2]", '["a"]', "[1, ]", "[ 1]", "[1 , 2]"],
+    ),
+    Case("array-any", {"type": "array"}, ["[]", '[1, "a", null, [true], {"k": 1}]'], ["[", "[,]", "[1,]"]),
+    Case("array-min-only", {"type": "array", "items": {"type": "null"}, "minItems": 2},
+         ["[null, null]", "[null, null, null, null]"], ["[null]", "[]"]),
+    Case(
+        "prefixItems-closed",
+        {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "items": False},
+        ["[]", '["a"]', '["a", 1]'],
+        ['["a", 1, 2]', "[1]", '[1, "a"]'],
+    ),
+    Case(
+        "prefixItems-open",
+        {"type": "array", "prefixItems": [{"type": "string"}], "items": {"type": "boolean"}, "minItems": 2},
+        ['["a", true]', '["a", true, false]'],
+        ['["a"]', '["a", 1]', "[true, true]"],
+    ),
+    Case(
+        "prefixItems-default-items",
+        {"type": "array", "prefixItems": [{"const": 1}], "maxItems": 2},
+        ["[]", "[1]", '[1, "anything"]'],
+        ["[2]", "[1, 2, 3]"],
+    ),
+    Case(
+        "draft4-tuple-items",
+        {"$schema": "http://json-schema.org/draft-04/schema#", "type": "array", "items": [{"type": "string"}],
+         "additionalItems": False},
+        ["[]", '["a"]'],
+        ['["a", 1]', "[1]"],
+    ),
+    Case("array-max-zero", {"type": "array", "maxItems": 0}, ["[]"], ["[1]"]),
+    # ------------------------------------------------------------------ combinators
+    Case(
+        "anyOf",
+        {"anyOf": [{"type": "integer"}, {"type": "string", "maxLength": 2}]},
+        ["1", '"ab"', '""'],
+        ['"abc"', "null", "1.5"],
+    ),
+    Case(
+        "anyOf-with-base",
+        {"type": "object", "additionalProperties": False, "properties": {"a": {"type": "integer"}},
+         "anyOf": [{"required": ["a"]}, {"maxProperties": 0}]},
+        ['{"a": 1}', "{}"],
+        ['{"b": 1}'],
+    ),
+    Case(
+        "oneOf-overlap-subtracted",
+        {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "integer", "maximum": 10}]},
+        ["-5", "20", "11", "-1"],
+        ["5", "0", "10"],
+    ),
+    Case(
+        "oneOf-disjoint",
+        {"oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": {"type": "integer"}}]},
+        ['"s"', "null", "[1, 2]"],
+        ["1", '["s"]'],
+    ),
+    Case(
+        "allOf-objects",
+        {"allOf": [
+            {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]},
+            {"type": "object", "properties": {"b": {"type": "string"}}, "required": ["b"]},
+        ]},
+        ['{"a": 1, "b": "x"}'],
+        ['{"a": 1}', '{"b": "x"}', '{"b": "x", "a": 1}', '{"a": "1", "b": "x"}'],
+    ),
+    Case("allOf-numbers", {"allOf": [{"type": "integer", "minimum": 0}, {"maximum": 5}]}, ["0", "5", "3"],
+         ["6", "-1", "2.5"]),
+    Case("allOf-types", {"allOf": [{"type": ["number", "string"]}, {"type": ["integer", "null"]}]}, ["1", "-7"],
+         ['"a"', "null", "1.5"]),
+    Case(
+        "allOf-unmergeable-items",
+        {"allOf": [{"type": "array", "items": {"type": "integer", "minimum": 0}},
+                   {"type": "array", "items": {"type": "integer", "maximum": 3}}]},
+        ["[]", "[0, 3]", "[1]"],
+        ["[4]", "[-1]", "[0, 4]"],
+    ),
+    Case(
+        "allOf-patterns",
+        {"allOf": [{"type": "string", "pattern": "^a"}, {"type": "string", "pattern": "z$"}, {"maxLength": 4}]},
+        ['"az"', '"abcz"'],
+        ['"abcdz"', '"za"', '"a"'],
+    ),
+    Case(
+        "allOf-additionalProperties-meets-properties",
+        {"allOf": [{"type": "object", "properties": {"a": {"type": "integer"}}},
+                   {"type": "object", "properties": {"b": {"type": "integer"}}, "additionalProperties": False}]},
+        ['{"b": 1}', "{}"],
+        ['{"a": 1}', '{"a": 1, "b": 1}'],
+    ),
+    # ------------------------------------------------------------------ references
+    Case(
+        "ref-defs",
+        {"$defs": {"pos": {"type": "integer", "minimum": 1}}, "type": "object",
+         "properties": {"n": {"$ref": "#/$defs/pos"}}, "required": ["n"], "additionalProperties": False},
+        ['{"n": 1}', '{"n": 99}'],
+        ['{"n": 0}', '{"n": "1"}'],
+    ),
+    Case("ref-siblings", {"$defs": {"s": {"type": "string"}}, "$ref": "#/$defs/s", "maxLength": 2},
+         ['"ab"', '""'], ['"abc"', "1"]),
+    Case("ref-definitions", {"definitions": {"x": {"type": "boolean"}}, "$ref": "#/definitions/x"},
+         ["true"], ["1"]),
+    Case("ref-anchor", {"$defs": {"x": {"$anchor": "nul", "type": "null"}}, "$ref": "#nul"}, ["null"], ["1"]),
+    Case("ref-escaped-pointer", {"$defs": {"a/b": {"const": 1}, "c~d": {"const": 2}},
+                                 "anyOf": [{"$ref": "#/$defs/a~1b"}, {"$ref": "#/$defs/c~0d"}]},
+         ["1", "2"], ["3"]),
+    Case("ref-chain", {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"type": "integer", "maximum": 3}},
+                       "$ref": "#/$defs/a"}, ["3"], ["4"]),
+    Case("recursion-default-depth", RECURSIVE_NODE, [_chain(1), _chain(2), _chain(3)], [_chain(4), _chain(5)]),
+    Case("recursion-depth-5", RECURSIVE_NODE, [_chain(5)], [_chain(6)], {"max_recursion_depth": 5}),
+    Case("recursion-depth-1", RECURSIVE_NODE, [_chain(1)], [_chain(2)], {"max_recursion_depth": 1}),
+    Case("recursion-root", {"type": "array", "items": {"$ref": "#"}, "maxItems": 2},
+         ["[]", "[[]]", "[[], [[]]]", "[[[[]]]]"], ["[[[[[]]]]]", "[[], [], []]"]),
+    # ------------------------------------------------------------------ not, if/then/else
+    Case("not-enum", {"type": "integer", "not": {"enum": [0, 1]}}, ["2", "-1"], ["0", "1"]),
+    Case("not-type", {"not": {"type": "string"}}, ["1", "null", "[]", "{}", "true"], ['"a"']),
+    Case("not-with-type-union", {"type": ["integer", "string"], "not": {"type": "integer", "maximum": 0}},
+         ["1", '"x"'], ["0", "-3"]),
+    Case(
+        "if-then-else-scalars",
+        {"type": "integer", "if": {"minimum": 10}, "then": {"multipleOf": 5}, "else": {"maximum": 3}},
+        ["10", "15", "3", "-4"],
+        ["11", "4", "9"],
+    ),
+    Case(
+        "if-then-no-else",
+        {"type": ["string", "integer"], "if": {"type": "string"}, "then": {"maxLength": 1}},
+        ['"a"', "12345"],
+        ['"ab"'],
+    ),
+    # ------------------------------------------------------------------ numeric constraints
+    Case("int-range", {"type": "integer", "minimum": -3, "maximum": 12}, ["-3", "0", "12", "9"],
+         ["-4", "13", "100", "-0"]),
+    Case("int-exclusive", {"type": "integer", "exclusiveMinimum": 0, "exclusiveMaximum": 3}, ["1", "2"],
+         ["0", "3"]),
+    Case("int-draft4-exclusive", {"$schema": "http://json-schema.org/draft-04/schema#", "type": "integer",
+                                  "minimum": 0, "exclusiveMinimum": True, "maximum": 2}, ["1", "2"], ["0", "3"]),
+    Case("int-multiple", {"type": "integer", "multipleOf": 3, "minimum": 0, "maximum": 10}, ["0", "3", "9"],
+         ["1", "12", "-3"]),
+    Case("number-range", {"type": "number", "minimum": 0.5, "maximum": 2}, ["0.5", "1", "1.25", "2", "2.0"],
+         ["0.49", "2.01", "-1", "1e0"]),
+    Case("number-exclusive", {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}, ["0.5", "0.999"],
+         ["0", "1", "1.0", "0.0"]),
+    Case("number-multiple", {"type": "number", "multipleOf": 0.25, "minimum": 0, "maximum": 1},
+         ["0", "0.25", "0.5", "1.0", "0.75"], ["0.3", "1.25"]),
+    Case("integer-float-bound", {"type": "integer", "minimum": 0.5, "maximum": 2.5}, ["1", "2"], ["0", "3"]),
+    # ------------------------------------------------------------------ string constraints
+    Case(
+        "string-length",
+        {"type": "string", "minLength": 2, "maxLength": 3},
+        ['"ab"', '"abc"', '"éé"', '"\\u00e9\\n"', '"日本語"'],
+        ['"a"', '"abcd"', '""', '"\\u00e9"'],
+    ),
+    Case("string-pattern", {"type": "string", "pattern": "^[a-z]+[0-9]?$"}, ['"abc"', '"a1"'],
+         ['"ab12"', '""', '"A"', '"1"']),
+    Case("string-pattern-search", {"type": "string", "pattern": "[0-9]{2}"}, ['"x12y"', '"99"'],
+         ['"x1y"', '""']),
+    Case("string-pattern-and-length", {"type": "string", "pattern": "^a+$", "minLength": 2, "maxLength": 3},
+         ['"aa"', '"aaa"'], ['"a"', '"aaaa"', '"ab"']),
+    Case("string-min-gt-max", {"type": ["string", "null"], "minLength": 3, "maxLength": 2}, ["null"], ['"abc"']),
+    # ------------------------------------------------------------------ formats
+    Case("format-date", {"type": "string", "format": "date"}, ['"2024-02-29"', '"0001-01-01"'],
+         ['"2023-02-29"', '"2024-13-01"', '"24-01-01"', '"2024-1-1"']),
+    Case("format-date-time", {"type": "string", "format": "date-time"},
+         ['"2024-01-02T03:04:05Z"', '"2024-01-02T03:04:05.123+02:00"'],
+         ['"2024-01-02T03:04:05"', '"2024-01-02 03:04:05Z"', '"2024-01-02T24:00:00Z"']),
+    Case("format-uuid", {"type": "string", "format": "uuid"},
+         ['"12345678-1234-1234-1234-123456789abc"', '"12345678-1234-1234-1234-123456789ABC"'],
+         ['"12345678-1234-1234-1234-123456789ab"', '"12345678123412341234123456789abc"']),
+    Case("format-ipv4", {"type": "string", "format": "ipv4"}, ['"127.0.0.1"', '"255.255.255.255"'],
+         ['"256.1.1.1"', '"01.1.1.1"', '"1.1.1"']),
+    Case("format-email", {"type": "string", "format": "email"}, ['"a.b@example.com"'], ['"ab"', '"a@"', '"@b"']),
+    Case("format-with-length", {"type": "string", "format": "date", "minLength": 10}, ['"2024-01-01"'],
+         ['"x"']),
+    # ------------------------------------------------------------------ whitespace modes
+    Case(
+        "ws-compact",
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}}},
+        ['{"a":[1,2]}', "{}", '{"a":[]}'],
+        ['{"a": [1, 2]}', '{"a":[1, 2]}', '{ "a":[1,2]}'],
+        {"whitespace": "compact"},
+    ),
+    Case(
+        "ws-flexible",
+        {"type": "object", "properties": {"a": {"type": "array", "items": {"type": "integer"}}},
+         "additionalProperties": False},
+        ['{"a":[1,2]}', '{"a": [1, 2]}', '{ "a" :\n\t[ 1 ,2 ]\r\n}', "{}", "{ }", "{\n}", '{"a": []}',
+         '{"a":' + " " * 8 + "[]}"],
+        ['{"a":' + " " * 9 + "[]}", ' {"a": []}', '{"a": []} ', '{"a": [1,, 2]}', '{"a":\x0b[]}'],
+        {"whitespace": "flexible"},
+    ),
+    Case(
+        "ws-flexible-short-runs",
+        {"type": "array", "items": {"type": "integer"}},
+        ["[1,  2]", "[ 1 , 2 ]"],
+        ["[1,   2]", "[1   , 2]"],
+        {"whitespace": "flexible", "max_whitespace": 2},
+    ),
+    Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
+         [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_schema_table(case: Case) -> None:
+    d = dfa(case.schema, **case.opts)
+    for text in case.accept:
+        assert d.matches(text.encode()), f"should accept {text!r}"
+        assert js_valid(case.schema, text), f"test bug: jsonschema rejects {text!r}"
+    for text in case.reject:
+        assert not d.matches(text.encode()), f"should reject {text!r}"
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_sampled_members_are_valid(case: Case) -> None:
+    """Random members of each automaton decode as UTF-8 JSON that ``jsonschema`` accepts."""
+    d = dfa(case.schema, **case.opts)
+    v = validator(case.schema)
+    for raw in sample_texts(d, 25, seed=hash(case.id) & 0xFFFF):
+        text = raw.decode("utf-8")
+        value = json.loads(text)
+        errors = [e.message for e in v.iter_errors(value)]
+        assert not errors, (text, errors)
+
+
+# --------------------------------------------------------------------------- CompileOptions
+
+
+def test_compile_options_defaults_and_bad_whitespace() -> None:
+    o = CompileOptions()
+    assert (o.whitespace, o.max_recursion_depth, o.additional_properties, o.lenient) == ("default", 3, True, False)
+    assert o.as_dict()["max_whitespace"] == 8
+    with pytest.raises(ValueError, match="whitespace"):
+        schema_to_node({"type": "null"}, CompileOptions(whitespace="pretty"))
+
+
+def test_any_depth_bounds_free_values() -> None:
+    assert accepts({}, "[[[1]]]") and not accepts({}, "[[[[1]]]]")
+    assert accepts({}, "[[[[1]]]]", any_depth=4)
+    assert accepts({}, "1", any_depth=0) and not accepts({}, "[]", any_depth=0)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+UNSUPPORTED = {
+    "type": "object",
+    "properties": {
+        "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "meta": {"type": "object", "propertyNames": {"pattern": "^a"}, "dependentRequired": {"a": ["b"]}},
+        "xs": {"type": "array", "contains": {"type": "integer"}, "minContains": 2},
+        "color": {"type": "string", "format": "color"},
+        "code": {"type": "string", "pattern": "(?=a)b"},
+    },
+    "dependentSchemas": {"a": {}},
+}
+UNSUPPORTED_POINTERS = {
+    "/dependentSchemas",
+    "/properties/tags/uniqueItems",
+    "/properties/meta/dependentRequired",
+    "/properties/meta/propertyNames",
+    "/properties/xs/minContains",
+    "/properties/xs/contains",
+    "/properties/color/format",
+    "/properties/code/pattern",
+}
+
+
+def test_schema_error_lists_every_unsupported_keyword() -> None:
+    with pytest.raises(SchemaError) as ei:
+        schema_to_node(UNSUPPORTED)
+    err = ei.value
+    assert type(err) is SchemaError
+    assert {i.pointer for i in err.issues} == UNSUPPORTED_POINTERS
+    keywords = {i.keyword for i in err.issues}
+    assert {"uniqueItems", "dependentRequired", "propertyNames", "contains", "minContains", "format",
+            "pattern", "dependentSchemas"} <= keywords
+    for p in UNSUPPORTED_POINTERS:  # the message names each one
+        assert p in str(err)
+
+
+def test_schema_error_from_compile_automaton(trained_bpe_tokenizer: Any) -> None:
+    vocab = Vocabulary.from_tokenizer(trained_bpe_tokenizer)
+    with pytest.raises(SchemaError, match="/properties/tags/uniqueItems"):
+        compile_automaton({"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": True}}}, vocab)
+
+
+def test_unique_items_allowed_when_at_most_one_item() -> None:
+    assert accepts({"type": "array", "uniqueItems": True, "maxItems": 1}, "[1]")
+
+
+def test_unevaluated_true_is_fine() -> None:
+    assert accepts({"type": "object", "unevaluatedProperties": True}, "{}")
+
+
+def test_unknown_keywords_are_ignored() -> None:
+    assert accepts({"type": "integer", "x-vendor": {"whatever": 1}}, "5")
+
+
+def test_unresolvable_ref() -> None:
+    with pytest.raises(SchemaError, match="not found"):
+        schema_to_node({"$ref": "#/$defs/missing"})
+    with pytest.raises(SchemaError) as ei:
+        schema_to_node({"properties": {"r": {"$ref": "https://example.com/s.json"}}, "type": "object"})
+    assert ei.value.issues[0].pointer == "/properties/r/$ref"
+
+
+def test_lenient_gives_warnings_instead() -> None:
+    with pytest.warns(UserWarning) as record:
+        node = schema_to_node(
+            {"type": "object", "properties": {"tags": {"type": "array", "uniqueItems": True},
+                                              "color": {"type": "string", "format": "color"}}},
+            CompileOptions(lenient=True),
+        )
+    messages = [str(w.message) for w in record]
+    assert any("/properties/tags/uniqueItems" in m for m in messages)
+    assert any("/properties/color/format" in m for m in messages)
+    d = compile_dfa(node)
+    assert d.matches(b'{"tags": [1, 1], "color": "anything"}')  # not enforced, everything else is
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: lenient=True turns an unsupported pattern into NEVER "
+                   "(UnsatisfiableSchemaError) instead of leaving it unenforced")
+def test_lenient_unsupported_pattern_is_not_enforced() -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "(?=a)b"}}, "required": ["code"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        node = schema_to_node(schema, CompileOptions(lenient=True))
+    assert compile_dfa(node).matches(b'{"code": "b"}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: issues inside $ref targets carry '#/$defs/...' (URI fragment) "
+                   "instead of a JSON pointer like every other issue")
+def test_issue_pointer_inside_ref_target_is_a_json_pointer() -> None:
+    schema = {"$defs": {"D": {"type": "object", "unevaluatedProperties": False}}, "type": "object",
+              "properties": {"d": {"$ref": "#/$defs/D"}}}
+    with pytest.raises(SchemaError) as ei:
+        schema_to_node(schema)
+    assert [i.pointer for i in ei.value.issues] == ["/$defs/D/unevaluatedProperties"]
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "integer", "minimum": 5, "maximum": 1},
+        {"enum": []},
+        {"type": "number", "exclusiveMinimum": 1, "exclusiveMaximum": 1},
+        {"type": "string", "minLength": 3, "maxLength": 1},
+        {"type": "array", "minItems": 3, "maxItems": 1},
+        {"type": "object", "required": ["a"], "additionalProperties": False},
+        {"type": "object", "properties": {"a": {"enum": []}}, "required": ["a"]},
+        {"type": "integer", "multipleOf": 10, "minimum": 1, "maximum": 9},
+        {"allOf": [{"type": "string"}, {"type": "integer"}]},
+        {"const": 1, "enum": [2]},
+        {"allOf": [{"type": "integer"}, False]},
+        {"type": "array", "prefixItems": [{}], "items": False, "minItems": 2},
+        False,
+    ],
+    ids=lambda s: json.dumps(s)[:40],
+)
+def test_unsatisfiable(schema: Any) -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node(schema)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: empty languages that are not syntactically NEVER "
+                   "(e.g. format+maxLength, prefixItems false+minItems) compile without UnsatisfiableSchemaError")
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "string", "format": "date", "maxLength": 3},
+        {"type": "array", "prefixItems": [False], "minItems": 1},
+        {"type": "object", "properties": {"d": {"type": "string", "format": "date", "maxLength": 3}},
+         "required": ["d"]},
+    ],
+    ids=["format+maxLength", "prefixItems-false+minItems", "nested-required"],
+)
+def test_unsatisfiable_empty_language(schema: Any) -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        compile_dfa(schema_to_node(schema))
+
+
+def test_recursion_limit_error() -> None:
+    schema = {
+        "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}, "required": ["next"]}},
+        "$ref": "#/$defs/N",
+    }
+    with pytest.raises(RecursionLimitError, match="max_recursion_depth=3"):
+        schema_to_node(schema)
+    assert issubclass(RecursionLimitError, AutomatonTooLarge)
+
+
+def test_max_states_applies_to_schemas() -> None:
+    schema = {"type": "string", "pattern": "^[ab]*a[ab]{12}$"}
+    with pytest.raises(AutomatonTooLarge):
+        compile_dfa(schema_to_node(schema, CompileOptions(max_states=500)), max_states=500)
+
+
+# --------------------------------------------------------------------------- EOS semantics
+
+
+@pytest.fixture(scope="module")
+def trained_vocab(trained_bpe_tokenizer: Any) -> Vocabulary:
+    return Vocabulary.from_tokenizer(trained_bpe_tokenizer)
+
+
+@pytest.mark.parametrize(
+    "schema, text, accepting, final",
+    [
+        ({"type": "object", "properties": {"a": {"type": "integer"}}}, '{"a": 1}', True, True),
+        ({"type": "object", "properties": {"a": {"type": "integer"}}}, '{"a": 1', False, False),
+        ({"type": "integer"}, "12", True, False),  # more digits may follow: accepting, not final
+        ({"type": "integer", "maximum": 9}, "7", True, True),
+        ({"enum": ["a", "ab"]}, '"a"', True, True),
+        ({"type": "string"}, '"abc', False, False),
+        ({"type": "array", "items": {"type": "null"}}, "[null]", True, True),
+        ({"type": "boolean"}, "true", True, True),
+        ({"type": "number"}, "1.5", True, False),
+    ],
+)
+def test_eos_semantics(trained_vocab: Vocabulary, schema: Any, text: str, accepting: bool, final: bool) -> None:
+    ta = compile_automaton(schema, trained_vocab)
+    st = ta.walk(text.encode())
+    assert st >= 0
+    assert ta.is_accepting(st) == accepting
+    assert ta.is_final(st) == final
+    eos = int(trained_vocab.eos_ids[0])
+    assert ta.allows(st, eos) == accepting  # EOS exactly where the text is a complete value
+    if final:  # only EOS may follow
+        assert set(ta.allowed_tokens(st).tolist()) == set(trained_vocab.eos_ids)
+    assert not ta.is_final(-1) and not ta.is_accepting(-1)
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: nullable:true (OpenAPI) admits null, but the validator (jsonschema, "
+                   "2020-12) rejects null, so the engine can generate output its own validator refuses")
+def test_bug_nullable_admits_what_the_validator_rejects() -> None:
+    from jsonmode.validate import parse_output
+
+    schema = {"type": "integer", "nullable": True}
+    assert accepts(schema, "null")
+    assert parse_output("null", schema, schema) is None
+
+
+# --------------------------------------------------------------------------- merge_schemas
+
+
+def test_merge_schemas_basics() -> None:
+    assert merge_schemas(True, {"type": "integer"}) == {"type": "integer"}
+    assert merge_schemas({"type": "integer"}, {}) == {"type": "integer"}
+    assert merge_schemas(False, {"type": "integer"}) is False
+    assert merge_schemas({"type": "string"}, {"type": "integer"}) is False
+    assert merge_schemas({"type": "number"}, {"type": "integer"}) == {"type": "integer"}
+    assert merge_schemas({"minimum": 1, "maximum": 9}, {"minimum": 3, "maximum": 20}) == {"minimum": 3, "maximum": 9}
+    assert merge_schemas({"enum": [1, 2, True]}, {"enum": [2, 1.0, 1]}) == {"enum": [1, 2]}
+    assert merge_schemas({"$ref": "#/x"}, {"type": "integer"}) is None
+    assert merge_schemas({"items": {"type": "integer"}}, {"items": {"type": "string"}}) is None
+
+
+# --------------------------------------------------------------------------- soundness bugs (property order)
+
+
+def _assert_never_accepts_invalid(schema: Any, text: str, **opts: Any) -> None:
+    assert not js_valid(schema, text)
+    assert not accepts(schema, text, **opts), f"automaton accepts {text!r}, which jsonschema rejects"
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: an extra key spelled with escapes ('\\u0061') duplicates a declared "
+                   "key; json.loads keeps the last value, which breaks the declared property's schema")
+def test_bug_escaped_duplicate_of_declared_key() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    _assert_never_accepts_invalid(schema, '{"a": 1, "\\u0061": "x"}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: additional keys may repeat; duplicates count twice for "
+                   "minProperties but collapse to one key after json.loads")
+def test_bug_duplicate_additional_keys_satisfy_min_properties() -> None:
+    _assert_never_accepts_invalid({"type": "object", "minProperties": 2}, '{"x": 1, "x": 2}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: merge_schemas merges prefixItems of one allOf branch with items of "
+                   "another; the second branch's items must apply to every element")
+def test_bug_allof_prefixitems_and_items_merge() -> None:
+    schema = {"allOf": [{"type": "array", "prefixItems": [{"type": "string"}]},
+                        {"type": "array", "items": {"type": "integer"}}]}
+    _assert_never_accepts_invalid(schema, '["a", 1]')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: _merge_objects turns one branch's declared properties into declared "
+                   "properties of the branch with patternProperties + additionalProperties:false")
+def test_bug_allof_pattern_properties_merge() -> None:
+    schema = {"allOf": [
+        {"type": "object", "patternProperties": {"^x": {"type": "integer"}}, "additionalProperties": False},
+        {"type": "object", "properties": {"a": {"type": "integer"}}},
+    ]}
+    _assert_never_accepts_invalid(schema, '{"a": 1}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: 'not' over an object subschema is a text-level difference; the "
+                   "subschema's canonical property order misses texts written in the parent's order")
+def test_bug_not_object_property_order() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "not": {"properties": {"b": {"const": 1}}, "required": ["b"]}}
+    _assert_never_accepts_invalid(schema, '{"a": 1, "b": 1}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: oneOf overlap is computed on texts; objects matching both branches "
+                   "in a different property order are not subtracted")
+def test_bug_oneof_objects_matching_both_branches() -> None:
+    schema = {"type": "object", "oneOf": [{"properties": {"a": {"type": "integer"}}, "required": ["a"]},
+                                          {"properties": {"b": {"type": "integer"}}, "required": ["b"]}]}
+    _assert_never_accepts_invalid(schema, '{"a": 1, "b": 2}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: if/then/else over objects: 'if' is tested on texts in the if-schema's "
+                   "own property order, so a matching 'if' is missed and 'then' is not enforced")
+def test_bug_if_then_objects_unsound() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "required": ["a", "b"], "additionalProperties": False,
+              "if": {"properties": {"b": {"const": 2}}}, "then": {"properties": {"a": {"const": 1}}}}
+    _assert_never_accepts_invalid(schema, '{"a": 0, "b": 2}')
+
+
+@pytest.mark.xfail(strict=True, reason="BUG: if/then/else over objects with partial property subschemas rejects "
+                   "every valid value (the language is empty, and no error is raised)")
+def test_bug_if_then_else_objects_incomplete() -> None:
+    schema = {"type": "object", "properties": {"kind": {"enum": ["a", "b"]}, "n": {"type": "integer"}},
+              "required": ["kind", "n"], "additionalProperties": False,
+              "if": {"properties": {"kind": {"const": "a"}}},
+              "then": {"properties": {"n": {"minimum": 10}}}, "else": {"properties": {"n": {"maximum": 0}}}}
+    for text in ['{"kind": "a", "n": 10}', '{"kind": "b", "n": -1}']:
+        assert js_valid(schema, text)
+        assert accepts(schema, text), text

@@ -1,0 +1,454 @@
+"""jsonmode.fsm: AST helpers, Glushkov + subset construction, DFA products, trim and size limits."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+from automata_helpers import ref_matches
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jsonmode.errors import AutomatonTooLarge, SchemaError
+from jsonmode.fsm import (
+    ALL_BYTES,
+    DFA,
+    EMPTY,
+    NEVER,
+    Alt,
+    DfaNode,
+    Graph,
+    Node,
+    Repeat,
+    Seq,
+    Sym,
+    alt,
+    alt_list,
+    compile_dfa,
+    difference,
+    intersect,
+    join,
+    lit,
+    mask_range,
+    opt,
+    plus,
+    product,
+    rep,
+    seq,
+    star,
+    sym,
+    sym_range,
+)
+
+A, B, C = (ord(ch) for ch in "abc")
+
+
+def words(alphabet: str = "abc", max_len: int = 5) -> list[bytes]:
+    return [bytes(w) for n in range(max_len + 1) for w in itertools.product(alphabet.encode(), repeat=n)]
+
+
+def lang(d: DFA, max_len: int = 5, alphabet: str = "abc") -> set[bytes]:
+    return {w for w in words(alphabet, max_len) if d.matches(w)}
+
+
+# --------------------------------------------------------------------------- AST helpers
+
+
+def test_sym_and_ranges() -> None:
+    assert sym() is NEVER
+    assert sym(A, B) == Sym((1 << A) | (1 << B))
+    assert sym_range(A, C) == Sym(0b111 << A)
+    assert sym_range(C, A) is NEVER
+    assert mask_range(0, 255) == ALL_BYTES and mask_range(3, 2) == 0
+    assert sym(300) == Sym(1 << 300)  # symbols above 255 stand for special tokens
+
+
+def test_lit() -> None:
+    assert lit("") is EMPTY and lit(b"") is EMPTY
+    assert lit("a") == Sym(1 << A)
+    assert lit("ab") == Seq((Sym(1 << A), Sym(1 << B)))
+    assert lit("é") == Seq((Sym(1 << 0xC3), Sym(1 << 0xA9)))  # UTF-8 bytes
+
+
+def test_seq_normalises() -> None:
+    a, b = lit("a"), lit("b")
+    assert seq() is EMPTY
+    assert seq(a) is a
+    assert seq(EMPTY, a, EMPTY) is a
+    assert seq(a, NEVER, b) is NEVER
+    assert seq(seq(a, b), a) == Seq((a, b, a))  # flattened
+
+
+def test_alt_normalises() -> None:
+    a, b, ab = lit("a"), lit("b"), lit("ab")
+    assert alt() is NEVER
+    assert alt(NEVER, NEVER) is NEVER
+    assert alt(EMPTY) is EMPTY and alt(EMPTY, EMPTY, NEVER) is EMPTY
+    assert alt(a, b) == Sym((1 << A) | (1 << B))  # symbol sets merge
+    assert alt(a, NEVER) == a
+    assert alt(ab, a) == Alt((Sym(1 << A), ab))  # merged set first
+    assert alt(ab, EMPTY) == Alt((ab, EMPTY))  # EMPTY goes last
+    assert alt(alt(ab, lit("ba")), a) == Alt((Sym(1 << A), ab, lit("ba")))  # flattened
+    assert alt_list(iter([a, b])) == alt(a, b)
+    assert opt(a) == Alt((a, EMPTY))
+
+
+def test_rep_normalises() -> None:
+    a = lit("a")
+    assert rep(a, 3, 2) is NEVER
+    assert rep(a, 0, 0) is EMPTY
+    assert rep(EMPTY, 2, None) is EMPTY
+    assert rep(NEVER, 0, 3) is EMPTY and rep(NEVER, 1, 3) is NEVER
+    assert rep(a, 1, 1) is a
+    assert rep(a, 2, 5) == Repeat(a, 2, 5)
+    assert star(a) == Repeat(a, 0, None) and plus(a) == Repeat(a, 1, None)
+
+
+def test_join() -> None:
+    sep = lit(",")
+    assert join([], sep) is EMPTY
+    assert join([lit("a")], sep) == lit("a")
+    assert compile_dfa(join([lit("a"), lit("b"), lit("c")], sep)).matches(b"a,b,c")
+
+
+# --------------------------------------------------------------------------- compile_dfa
+
+
+@pytest.mark.parametrize(
+    "node, accepted, rejected",
+    [
+        (lit("abc"), [b"abc"], [b"", b"ab", b"abcc", b"abd"]),
+        (seq(lit("a"), alt(lit("b"), lit("cc")), lit("a")), [b"aba", b"acca"], [b"aca", b"aa", b"abcca"]),
+        (alt(lit("ab"), lit("a"), EMPTY), [b"", b"a", b"ab"], [b"b", b"aab"]),
+        (rep(lit("ab"), 2, 3), [b"abab", b"ababab"], [b"", b"ab", b"abababab", b"aba"]),
+        (rep(lit("a"), 0, 2), [b"", b"a", b"aa"], [b"aaa"]),
+        (rep(lit("a"), 3, None), [b"aaa", b"a" * 20], [b"aa", b""]),
+        (star(alt(lit("a"), lit("bc"))), [b"", b"a", b"bca", b"abcbca"], [b"b", b"cb"]),
+        (plus(lit("ab")), [b"ab", b"abab"], [b"", b"aba"]),
+        (rep(opt(lit("a")), 2, 3), [b"", b"a", b"aa", b"aaa"], [b"aaaa"]),  # nullable item, bounded
+        (star(opt(lit("a"))), [b"", b"aaaa"], [b"b"]),  # nullable item under star
+        (rep(star(lit("a")), 2, 2), [b"", b"aaaaa"], [b"b"]),
+        (seq(opt(lit("a")), opt(lit("b")), lit("c")), [b"c", b"ac", b"bc", b"abc"], [b"bac", b"ab"]),
+        (NEVER, [], [b"", b"a"]),
+        (EMPTY, [b""], [b"a"]),
+        (sym_range(A, C), [b"a", b"b", b"c"], [b"d", b""]),
+    ],
+)
+def test_compile_dfa_language(node: Node, accepted: list[bytes], rejected: list[bytes]) -> None:
+    d = compile_dfa(node)
+    for w in accepted:
+        assert d.matches(w), w
+    for w in rejected:
+        assert not d.matches(w), w
+    # the DFA agrees with the reference matcher on every short word
+    for w in words("abcd", 4):
+        assert d.matches(w) == ref_matches(node, w), w
+
+
+def test_repeat_bounds_exhaustive() -> None:
+    for lo, hi in [(0, 0), (0, 1), (1, 1), (0, 3), (2, 4), (3, 3), (0, None), (2, None)]:
+        d = compile_dfa(Repeat(lit("a"), lo, hi))  # raw node: no rep() normalisation
+        for n in range(8):
+            expected = n >= lo and (hi is None or n <= hi)
+            assert d.matches(b"a" * n) == expected, (lo, hi, n)
+
+
+def test_symbols_above_255() -> None:
+    node = seq(sym(256), lit("{"), star(sym_range(A, C)), lit("}"), sym(257))
+    d = compile_dfa(node)
+    assert d.num_symbols >= 258
+    assert d.matches([256, ord("{"), A, B, ord("}"), 257])
+    assert not d.matches([256, ord("{"), ord("}"), 256])
+    assert not d.matches(b"{}")
+    assert d.step(0, 1000) == -1  # symbols past the classmap have no transitions
+    assert d.run([999]) == -1
+
+
+def test_dfa_step_run_and_full_table() -> None:
+    d = compile_dfa(seq(lit("a"), star(lit("b"))))
+    s1 = d.step(0, A)
+    assert s1 > 0 and d.accept[s1]
+    assert d.step(0, B) == -1 and d.step(-1, A) == -1
+    assert d.run(b"abbb") >= 0 and d.run(b"ba") == -1
+    full = d.full_table(256)
+    S = d.num_states
+    assert full.shape == (S + 1, 256) and full.dtype == np.int32
+    assert (full[S] == S).all()  # absorbing dead row
+    for s in range(S):
+        for b in range(256):
+            t = d.step(s, b)
+            assert full[s, b] == (S if t < 0 else t)
+    assert d.full_table(256) is full  # cached
+    wide = d.full_table(300)  # wider than the classmap: extra symbols are dead
+    assert wide.shape == (S + 1, 300) and (wide[:, 256:] == S).all()
+
+
+# --------------------------------------------------------------------------- Graph
+
+
+def test_graph_linear_and_optional_paths() -> None:
+    # 0 -a-> 1 -b-> 2 ; 0 -EMPTY-> 1 ; finals {2}
+    g = Graph(3, 0, (2,), ((0, 1, lit("a")), (1, 2, lit("b")), (0, 1, EMPTY)))
+    d = compile_dfa(g)
+    assert lang(d, 3) == {b"ab", b"b"}
+
+
+def test_graph_nullable_edge_chain_reaches_final() -> None:
+    # start can reach the final node through two empty edges: the graph is nullable
+    g = Graph(4, 0, (3,), ((0, 1, EMPTY), (1, 2, opt(lit("a"))), (2, 3, star(lit("b"))), (0, 3, lit("c"))))
+    d = compile_dfa(g)
+    assert d.matches(b"")
+    assert lang(d, 3) == {w for w in words("abc", 3) if ref_matches(g, w)}
+    assert {b"", b"a", b"ab", b"abb", b"bbb", b"c"} <= lang(d, 3)
+
+
+def test_graph_cycles() -> None:
+    # 0 -a-> 1, 1 -b-> 0 (cycle), 1 final; self-loop 1 -c-> 1; nullable cycle 1 -EMPTY-> 2 -EMPTY-> 1
+    g = Graph(
+        3,
+        0,
+        (1,),
+        ((0, 1, lit("a")), (1, 0, lit("b")), (1, 1, lit("c")), (1, 2, EMPTY), (2, 1, EMPTY), (2, 2, opt(lit("b")))),
+    )
+    d = compile_dfa(g)
+    got = lang(d, 6)
+    assert got == {w for w in words("abc", 6) if ref_matches(g, w)}
+    assert {b"a", b"ac", b"aba", b"acbac", b"abb"} <= got  # 1 -EMPTY-> 2 -b-> 2 -EMPTY-> 1
+    assert b"b" not in got and b"" not in got
+
+
+def test_graph_unreachable_final_and_no_finals() -> None:
+    g = Graph(3, 0, (2,), ((0, 1, lit("a")),))  # node 2 unreachable
+    assert compile_dfa(g).is_empty()
+    g2 = Graph(2, 0, (), ((0, 1, lit("a")),))
+    assert compile_dfa(g2).is_empty()
+    g3 = Graph(1, 0, (0,), ())  # start is final, no edges
+    assert lang(compile_dfa(g3), 2) == {b""}
+
+
+def test_graph_embedded_in_seq_and_star() -> None:
+    g = Graph(2, 0, (1,), ((0, 1, lit("a")), (1, 1, lit("b"))))  # a b*
+    node = seq(lit("["), star(seq(g, lit(","))), lit("]"))
+    d = compile_dfa(node)
+    assert d.matches(b"[]") and d.matches(b"[a,abb,]") and not d.matches(b"[b,]")
+    for w in words("ab,", 4):
+        assert d.matches(b"[" + w + b"]") == ref_matches(node, b"[" + w + b"]")
+
+
+# --------------------------------------------------------------------------- DfaNode embedding
+
+
+def test_dfanode_embedding() -> None:
+    inner = compile_dfa(alt(lit("ab"), star(lit("c"))))  # nullable
+    node = seq(lit("x"), DfaNode(inner), lit("y"), DfaNode(inner))  # same DFA embedded twice
+    d = compile_dfa(node)
+    for w in [b"xy", b"xaby", b"xyab", b"xccyab", b"xabyccc"]:
+        assert d.matches(w), w
+    for w in [b"x", b"xay", b"xabab", b"xyaby"]:
+        assert not d.matches(w), w
+    looped = compile_dfa(star(seq(DfaNode(inner), lit("|"))))
+    assert looped.matches(b"ab|cc||") and not looped.matches(b"a|")
+    empty = compile_dfa(DfaNode(compile_dfa(NEVER)))
+    assert empty.is_empty()
+
+
+def test_dfanode_with_special_symbols() -> None:
+    inner = compile_dfa(seq(sym(256), lit("a")))
+    d = compile_dfa(seq(lit("x"), DfaNode(inner)))
+    assert d.matches([ord("x"), 256, A]) and not d.matches(b"xa")
+
+
+# --------------------------------------------------------------------------- trim, live states
+
+
+def test_trim_and_live_states() -> None:
+    # hand-made DFA over classes {a: 0, b: 1}: 0 -a-> 1 (accept), 0 -b-> 2 (dead end), 2 -a-> 2,
+    # state 3 unreachable but accepting
+    classmap = np.full(256, -1, np.int32)
+    classmap[A], classmap[B] = 0, 1
+    trans = np.array([[1, 2], [-1, -1], [2, -1], [1, -1]], np.int32)
+    d = DFA(trans, np.array([False, True, False, True]), classmap)
+    assert d.live_states().tolist() == [True, True, False, True]
+    t = d.trim()
+    assert t.num_states == 2 and t.matches(b"a") and not t.matches(b"b")
+    assert t.trans[0, 1] == -1  # edge into the dead end removed
+    assert lang(t, 4) == lang(d, 4) == {b"a"}
+    empty = DFA(np.array([[0, 0]], np.int32), np.array([False]), classmap).trim()
+    assert empty.num_states == 1 and empty.is_empty() and not empty.accept[0]
+    assert (empty.trans == -1).all()
+
+
+def test_is_empty() -> None:
+    assert compile_dfa(NEVER).is_empty()
+    assert not compile_dfa(EMPTY).is_empty()
+    assert compile_dfa(seq(lit("a"), NEVER)).is_empty()
+
+
+# --------------------------------------------------------------------------- products
+
+
+PRODUCT_CASES = [
+    (star(sym(A, B)), seq(star(lit("a")), star(lit("b")))),
+    (seq(star(sym(A, B, C)), lit("a")), rep(sym(A, B, C), 0, 3)),
+    (alt(lit("ab"), lit("ba"), EMPTY), star(lit("ab"))),
+    (plus(lit("a")), star(lit("b"))),  # disjoint
+    (star(sym(A, B, C)), NEVER),
+    (seq(lit("a"), star(sym(A, B))), seq(star(sym(A, C)), lit("b"))),
+]
+
+
+@pytest.mark.parametrize("x, y", PRODUCT_CASES)
+def test_intersect_and_difference_exhaustive(x: Node, y: Node) -> None:
+    dx, dy = compile_dfa(x), compile_dfa(y)
+    lx, ly = lang(dx), lang(dy)
+    inter = intersect(dx, dy)
+    diff = difference(dx, dy)
+    assert lang(inter) == lx & ly
+    assert lang(diff) == lx - ly
+    assert lang(difference(dy, dx)) == ly - lx
+    for d in (inter, diff):  # products come back trimmed: every state can still accept
+        assert d.live_states().all() or (d.num_states == 1 and d.is_empty())
+
+
+def test_products_with_different_alphabets() -> None:
+    digits = compile_dfa(plus(sym_range(ord("0"), ord("9"))))
+    specials = compile_dfa(seq(sym(256), plus(sym_range(ord("0"), ord("9")))))
+    assert intersect(digits, specials).is_empty()
+    assert difference(specials, digits).matches([256, ord("7")])
+    anything = compile_dfa(star(Sym(ALL_BYTES)))
+    ab = compile_dfa(lit("ab"))
+    assert lang(intersect(anything, ab)) == {b"ab"}
+    assert difference(ab, anything).is_empty()
+
+
+def test_difference_from_empty_automaton() -> None:
+    never = compile_dfa(NEVER)
+    a = compile_dfa(lit("a"))
+    assert difference(never, a).is_empty()
+    assert lang(difference(a, never)) == {b"a"}
+    assert product(a, a, "and").matches(b"a")
+
+
+# --------------------------------------------------------------------------- size limits
+
+
+def _blowup(k: int) -> Node:
+    """(a|b)* a (a|b){k}: the classic 2**(k+1)-state subset construction."""
+    ab = sym(A, B)
+    return seq(star(ab), lit("a"), rep(ab, k, k))
+
+
+def test_max_states_raises_automaton_too_large() -> None:
+    assert compile_dfa(_blowup(4), max_states=200).num_states >= 32  # 2**5 subsets (+ Glushkov start)
+    with pytest.raises(AutomatonTooLarge, match="max_states=100"):
+        compile_dfa(_blowup(8), max_states=100)
+    assert issubclass(AutomatonTooLarge, SchemaError)
+
+
+def test_max_positions_raises() -> None:
+    with pytest.raises(AutomatonTooLarge, match="positions"):
+        compile_dfa(rep(lit("abc"), 50, 50), max_positions=100)
+
+
+def test_product_max_states() -> None:
+    x = compile_dfa(_blowup(5))
+    y = compile_dfa(seq(star(sym(A, B)), lit("b"), rep(sym(A, B), 4, 4)))  # 5th-last is b, 6th-last a
+    with pytest.raises(AutomatonTooLarge, match="max_states"):
+        intersect(x, y, max_states=50)
+    assert not intersect(x, y).is_empty()
+
+
+# --------------------------------------------------------------------------- property: DFA == Python re
+
+LETTERS = "abc"
+
+
+def _leaf() -> st.SearchStrategy[tuple[Node, str]]:
+    def make_sym(letters: frozenset[str]) -> tuple[Node, str]:
+        chars = "".join(sorted(letters))
+        return sym(*(ord(ch) for ch in chars)), f"[{chars}]"
+
+    return st.one_of(
+        st.frozensets(st.sampled_from(LETTERS), min_size=1).map(make_sym),
+        st.text(LETTERS, min_size=0, max_size=3).map(lambda s: (lit(s), f"(?:{re.escape(s)})")),
+        st.just((EMPTY, "(?:)")),
+        st.just((NEVER, "(?!)")),
+    )
+
+
+def _extend(children: st.SearchStrategy[tuple[Node, str]]) -> st.SearchStrategy[tuple[Node, str]]:
+    pair = st.lists(children, min_size=1, max_size=3)
+
+    def mk_seq(items: list[tuple[Node, str]]) -> tuple[Node, str]:
+        return Seq(tuple(n for n, _ in items)), "".join(f"(?:{r})" for _, r in items)
+
+    def mk_alt(items: list[tuple[Node, str]]) -> tuple[Node, str]:
+        return Alt(tuple(n for n, _ in items)), "(?:" + "|".join(r for _, r in items) + ")"
+
+    def mk_helper_seq(items: list[tuple[Node, str]]) -> tuple[Node, str]:
+        return seq(*(n for n, _ in items)), "".join(f"(?:{r})" for _, r in items)
+
+    def mk_helper_alt(items: list[tuple[Node, str]]) -> tuple[Node, str]:
+        return alt(*(n for n, _ in items)), "(?:" + "|".join(r for _, r in items) + ")"
+
+    @st.composite
+    def mk_rep(draw: st.DrawFn) -> tuple[Node, str]:
+        node, rx = draw(children)
+        lo = draw(st.integers(0, 2))
+        hi = draw(st.one_of(st.none(), st.integers(lo, lo + 2)))
+        q = f"{{{lo},}}" if hi is None else f"{{{lo},{hi}}}"
+        return Repeat(node, lo, hi), f"(?:{rx}){q}"
+
+    return st.one_of(pair.map(mk_seq), pair.map(mk_alt), pair.map(mk_helper_seq), pair.map(mk_helper_alt), mk_rep())
+
+
+regex_asts = st.recursive(_leaf(), _extend, max_leaves=8)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(regex_asts, st.lists(st.text(LETTERS, max_size=8), min_size=1, max_size=12))
+def test_property_dfa_agrees_with_python_re(ast: tuple[Node, str], samples: list[str]) -> None:
+    node, rx = ast
+    d = compile_dfa(node)
+    pat = re.compile(rx)
+    for s in samples + ["", "a", "ab", "abc"]:
+        assert d.matches(s.encode()) == (pat.fullmatch(s) is not None), (rx, s)
+
+
+@st.composite
+def graph_asts(draw: st.DrawFn) -> Node:
+    """Graphs whose edges are random regex ASTs (nullable edges and cycles included) inside regex ASTs."""
+    n = draw(st.integers(1, 4))
+    m = draw(st.integers(0, 6))
+    edges = tuple(
+        (draw(st.integers(0, n - 1)), draw(st.integers(0, n - 1)), draw(regex_asts)[0]) for _ in range(m)
+    )
+    finals = tuple(sorted(draw(st.sets(st.integers(0, n - 1), max_size=n))))
+    g = Graph(n, draw(st.integers(0, n - 1)), finals, edges)
+    wrap = draw(st.sampled_from(["bare", "seq", "star", "dfa"]))
+    if wrap == "seq":
+        return seq(lit("a"), g, opt(lit("c")))
+    if wrap == "star":
+        return rep(g, 0, None)
+    if wrap == "dfa":
+        return seq(DfaNode(compile_dfa(g)), opt(g))
+    return g
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph_asts(), st.lists(st.text(LETTERS, max_size=6), min_size=1, max_size=10))
+def test_property_graph_and_dfanode_agree_with_reference(node: Node, samples: list[str]) -> None:
+    d = compile_dfa(node)
+    for s in samples + [""]:
+        assert d.matches(s.encode()) == ref_matches(node, s.encode()), s
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(regex_asts, regex_asts)
+def test_property_products(x: tuple[Node, str], y: tuple[Node, str]) -> None:
+    dx, dy = compile_dfa(x[0]), compile_dfa(y[0])
+    lx, ly = lang(dx, 4), lang(dy, 4)
+    assert lang(intersect(dx, dy), 4) == lx & ly
+    assert lang(difference(dx, dy), 4) == lx - ly

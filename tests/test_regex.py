@@ -1,0 +1,376 @@
+"""ECMA pattern parsing and JSON-string-content languages (jsonmode.regex)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+import re
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from jsonmode.errors import SchemaError
+from jsonmode.fsm import DFA, compile_dfa, lit, seq
+from jsonmode.regex import (
+    DOT,
+    SPACE,
+    CAlt,
+    CAnchor,
+    CRepeat,
+    CSeq,
+    CSet,
+    char_dfa,
+    hex_class,
+    json_char,
+    literal_json_string,
+    normalize,
+    parse_pattern,
+    string_content,
+    utf8_class,
+)
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def quoted(pattern: str | None = None, lo: int = 0, hi: int | None = None) -> DFA:
+    return compile_dfa(seq(lit('"'), string_content(pattern, lo, hi), lit('"')))
+
+
+def sample(d: DFA, rng: random.Random, soft_max: int = 40) -> bytes:
+    """A random accepted string: random live transitions, then the shortest way to accept."""
+    d = d.trim()
+    S, C = d.trans.shape
+    members = [np.nonzero(d.classmap == c)[0].tolist() for c in range(C)]
+    dist = np.where(d.accept, 0, 10**9)
+    for _ in range(S):
+        nxt = np.where(d.trans >= 0, dist[np.where(d.trans >= 0, d.trans, 0)] + 1, 10**9).min(
+            axis=1, initial=10**9
+        )
+        new = np.minimum(dist, nxt)
+        if (new == dist).all():
+            break
+        dist = new
+    out = bytearray()
+    st_ = 0
+    while True:
+        if d.accept[st_] and (len(out) >= soft_max or rng.random() < 0.15):
+            return bytes(out)
+        cls = [c for c in range(C) if d.trans[st_, c] >= 0 and members[c]]
+        if not cls:
+            return bytes(out)
+        if len(out) >= soft_max:
+            cls = [min(cls, key=lambda c: dist[d.trans[st_, c]])]
+        c = rng.choice(cls)
+        out.append(rng.choice(members[c]))
+        st_ = int(d.trans[st_, c])
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def test_parse_basic_ast() -> None:
+    assert parse_pattern("a") == CSet(((97, 97),))
+    assert parse_pattern("ab") == CSeq((CSet(((97, 97),)), CSet(((98, 98),))))
+    assert parse_pattern("a|b") == CAlt((CSet(((97, 97),)), CSet(((98, 98),))))
+    assert parse_pattern("a{2,3}?") == CRepeat(CSet(((97, 97),)), 2, 3)
+    assert parse_pattern("^a$") == CSeq((CAnchor(True), CSet(((97, 97),)), CAnchor(False)))
+    assert parse_pattern("[a-c\\d]") == CSet(((48, 57), (97, 99)))
+    assert parse_pattern("[^\\x00-\\u{10FFFF}]") == CSet(())
+    assert parse_pattern("\\uD83D\\uDE00") == CSet(((0x1F600, 0x1F600),))
+    assert parse_pattern("[\\b]") == CSet(((8, 8),))
+    assert parse_pattern("\\s") == CSet(SPACE)
+    assert parse_pattern(".") == CSet(DOT)
+    assert parse_pattern("[\\w-]") == CSet(normalize([(48, 57), (65, 90), (95, 95), (97, 122), (45, 45)]))
+    assert parse_pattern("a{") == CSeq((CSet(((97, 97),)), CSet(((123, 123),))))  # Annex B literal
+    assert parse_pattern("(?<year>\\d)") == CSet(((48, 57),))
+
+
+@pytest.mark.parametrize(
+    ("pattern", "construct"),
+    [
+        ("(?=a)", "lookahead"),
+        ("(?!a)", "lookahead"),
+        ("(?<=a)b", "lookbehind"),
+        ("(?<!a)b", "lookbehind"),
+        ("(a)\\1", "backreference"),
+        ("(?<n>a)\\k<n>", "named backreference"),
+        ("a\\b", "word boundary"),
+        ("\\Ba", "word boundary"),
+        ("a^b", "anchor '^'"),
+        ("a$b", "anchor '$'"),
+        ("(^a)", "anchor '^'"),
+        ("(a$)", "anchor '$'"),
+        ("(?i)a", "inline flags"),
+        ("\\p{Script=Latin}", "Unicode property"),
+        ("\\A", "unknown escape"),
+        ("\\Z", "unknown escape"),
+        ("a**", "nothing to repeat"),
+        ("*a", "nothing to repeat"),
+        ("^*", "nothing to repeat"),
+        ("[b-a]", "out of order"),
+        ("a{3,2}", "out of order"),
+        ("(a", "unterminated group"),
+        ("[a", "unterminated character class"),
+        ("a)", "unmatched ')'"),
+        ("\\01", "octal"),
+        ("\\x4", "\\x"),
+    ],
+)
+def test_refusals_name_construct_and_pattern(pattern: str, construct: str) -> None:
+    with pytest.raises(SchemaError) as ei:
+        parse_pattern(pattern)
+    assert construct in str(ei.value)
+    assert repr(pattern) in str(ei.value)
+
+
+def test_ecma_whitespace() -> None:
+    d = quoted("^\\s$")
+    spaces = "\t\n\x0b\x0c\r \u00a0\u1680\u2000\u2005\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+    for c in spaces:
+        assert d.matches(json.dumps(c, ensure_ascii=False).encode()), hex(ord(c))
+        assert d.matches(json.dumps(c).encode()), hex(ord(c))
+    for c in "\x85\u180e\u200b\x1c_a":
+        assert not d.matches(json.dumps(c, ensure_ascii=False).encode()), hex(ord(c))
+    assert quoted("^\\S+$").matches('"a\u200b"'.encode())
+
+
+def test_unicode_property_categories() -> None:
+    d = quoted("^\\p{Lu}\\P{L}$")
+    assert d.matches('"Ä1"'.encode())
+    assert not d.matches('"ä1"'.encode())
+    assert not d.matches('"ÄÖ"'.encode())
+    assert quoted("^\\p{gc=Nd}+$").matches('"٣3"'.encode())
+
+
+# --------------------------------------------------------------------------- encodings
+
+
+def test_char_classes_are_compact() -> None:
+    assert char_dfa(normalize([(97, 122), (48, 57), (95, 95)])).num_states <= 12
+    assert char_dfa(((0, 0x10FFFF),)).num_states <= 16
+    # \p{L} has hundreds of ranges; range splitting + minimization keeps it manageable
+    assert compile_dfa(seq(lit('"'), string_content("^\\p{L}$"), lit('"'))).num_states < 3000
+
+
+def test_utf8_class_exact_on_boundaries() -> None:
+    ranges = normalize(
+        [(0x7F, 0x81), (0x7FF, 0x801), (0xD7FF, 0xE000), (0xFFFF, 0x10001), (0x10FFFF, 0x10FFFF)]
+    )
+    d = compile_dfa(utf8_class(ranges))
+    inside = {cp for lo, hi in ranges for cp in range(lo, hi + 1) if not 0xD800 <= cp <= 0xDFFF}
+    probe = set(range(0x70, 0x90)) | set(range(0x7F0, 0x810)) | set(range(0xD7F0, 0xE010))
+    probe |= set(range(0xFFF0, 0x10010)) | {0x10FFFE, 0x10FFFF}
+    for cp in probe:
+        if 0xD800 <= cp <= 0xDFFF:
+            assert not d.matches(chr(cp).encode("utf-8", "surrogatepass"))
+            continue
+        assert d.matches(chr(cp).encode()) == (cp in inside), hex(cp)
+    assert not d.matches(b"\xe0\x80\xbf")  # overlong
+    assert not d.matches(b"\xc1\xbf")
+
+
+def test_hex_class_exact() -> None:
+    ranges = normalize([(0x41, 0x5A), (0x1234, 0x1300), (0xE000, 0xFFFF)])
+    d = compile_dfa(hex_class(ranges))
+    for v in list(range(0, 0x2000)) + list(range(0xDF00, 0x10000)):
+        want = any(lo <= v <= hi for lo, hi in ranges)
+        assert d.matches(f"{v:04x}".encode()) == want
+        assert d.matches(f"{v:04X}".encode()) == want
+
+
+def test_json_char_spellings() -> None:
+    d = compile_dfa(json_char([(0x22, 0x22)]))
+    assert d.matches(b'\\"') and d.matches(b"\\u0022") and not d.matches(b'"')
+    d = compile_dfa(json_char([(0x2F, 0x2F)]))
+    assert d.matches(b"/") and d.matches(b"\\/") and d.matches(b"\\u002F")
+    d = compile_dfa(json_char([(0x0A, 0x0A)]))
+    assert d.matches(b"\\n") and d.matches(b"\\u000a") and not d.matches(b"\n")
+    d = compile_dfa(json_char([(0x1F600, 0x1F600)]))
+    assert d.matches("😀".encode()) and not d.matches(b"\\ud83d\\ude00")
+    d = compile_dfa(json_char([(0xD800, 0xDFFF)]))
+    assert d.is_empty()
+
+
+def test_free_string_spellings() -> None:
+    d = quoted()
+    for s in [
+        "",
+        "plain",
+        'q"uote',
+        "back\\slash",
+        "new\nline",
+        "tab\t",
+        "\x00\x1f\x7f",
+        "é日本😀",
+        "\u2028",
+    ]:
+        assert d.matches(json.dumps(s, ensure_ascii=False).encode()), s
+        assert d.matches(json.dumps(s).encode()), s  # surrogate pairs too, for free strings
+    assert d.matches(b'"\\/\\b\\f\\r\\uABCD\\uabcd"')
+    for bad in [
+        b'"\n"',
+        b'"\x1f"',
+        b'"\\x"',
+        b'"\\u12"',
+        b'"\\ud800"',
+        b'"\\udc00\\ud800"',
+        b'"\xff"',
+        b'"\xed\xa0\x80"',
+    ]:
+        assert not d.matches(bad), bad
+
+
+def test_lengths_count_code_points() -> None:
+    d = quoted(None, 2, 3)
+    assert d.matches('"é😀"'.encode())
+    assert d.matches(b'"\\u00e9\\n"')
+    assert d.matches('"ab😀"'.encode())
+    assert not d.matches('"ab😀c"'.encode())
+    assert not d.matches('"😀"'.encode())
+    assert not d.matches(b'"\\ud83d\\ude00"')  # a pair would be 1 char; only free strings take pairs
+    assert quoted(None, 3, 1).is_empty()
+
+
+def test_anchors_and_search() -> None:
+    d = quoted("b")
+    assert d.matches(b'"abc"') and not d.matches(b'"ac"')
+    d = quoted("^b")
+    assert d.matches(b'"bc"') and not d.matches(b'"ab"')
+    d = quoted("b$")
+    assert d.matches(b'"ab"') and not d.matches(b'"ba"')
+    d = quoted("^a$|^b")
+    assert d.matches(b'"a"') and d.matches(b'"bz"') and not d.matches(b'"az"')
+    d = quoted("^$")
+    assert d.matches(b'""') and not d.matches(b'"a"')
+    d = quoted("")
+    assert d.matches(b'"anything\\n"')
+    d = quoted("^.$")
+    assert d.matches('"😀"'.encode()) and not d.matches(b'"\\n"') and not d.matches(b'"\\u2028"')
+
+
+def test_pattern_with_escapes_in_value() -> None:
+    d = quoted('^[^"\\\\]+$')
+    assert d.matches(b'"abc"') and not d.matches(b'"a\\"c"') and not d.matches(b'"a\\\\c"')
+    d = quoted('^a"b\\\\$')
+    assert d.matches(b'"a\\"b\\\\"') and d.matches(b'"\\u0061\\u0022b\\u005c"')
+
+
+def test_literal_json_string() -> None:
+    for s in ["", "x", 'a"b\\c/d\n\x01é😀']:
+        d = compile_dfa(seq(lit('"'), literal_json_string(s), lit('"')))
+        assert d.matches(json.dumps(s, ensure_ascii=False).encode())
+        assert json.loads(json.dumps(s, ensure_ascii=False)) == s
+    d = compile_dfa(seq(lit('"'), literal_json_string("é"), lit('"')))
+    assert not d.matches(b'"\\u00e9"')  # canonical spelling only
+    d = compile_dfa(seq(lit('"'), literal_json_string("\ud800"), lit('"')))
+    assert d.matches(b'"\\ud800"')
+
+
+def test_sizes() -> None:
+    assert quoted(None, 0, 1000).num_states < 30_000
+    assert quoted("^[a-z]+$").num_states < 20
+    assert quoted("^\\d{3}-\\d{4}$").num_states < 100
+
+
+# --------------------------------------------------------------------------- properties
+
+# (ECMA pattern, Python equivalent): Python's '$' also matches before a final newline and
+# its '.' only excludes '\n', so the equivalents spell ECMA's meaning out.
+PATTERNS = [
+    ("^[a-z]+$", r"^[a-z]+\Z"),
+    ("^\\d{3}-\\d{4}$", r"^[0-9]{3}-[0-9]{4}\Z"),
+    ("abc", "abc"),
+    ("^(foo|bar)+baz", "^(foo|bar)+baz"),
+    ("colou?r$", r"colou?r\Z"),
+    ('^[^"\\\\]{2,5}$', r'^[^"\\]{2,5}\Z'),
+    ("^[\\u00e9-\\u00ff\\u4e00]*$", "^[\u00e9-\u00ff\u4e00]*\\Z"),
+    ("^.{2}$", "^[^\n\r\u2028\u2029]{2}\\Z"),
+    ("[\\u{1F600}-\\u{1F602}]", "[\U0001f600-\U0001f602]"),
+    ("^\\w+@\\w+\\.com$", r"^[A-Za-z0-9_]+@[A-Za-z0-9_]+\.com\Z"),
+    ("^(?:a|b)*c{2,}$", r"^(?:a|b)*c{2,}\Z"),
+    ("x|^y$", r"x|^y\Z"),
+    ("^$", r"^\Z"),
+    ("", ""),
+    ("\\/\\.\\-\\n", "/\\.\\-\n"),
+    ("^(?<y>\\d{4})-(?<m>\\d\\d)$", r"^(?P<y>[0-9]{4})-(?P<m>[0-9][0-9])\Z"),
+    ("^[\\s]+$", "^[\t\n\x0b\x0c\r \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+\\Z"),
+    ("^[^a-z]?é$", "^[^a-z]?é\\Z"),
+]
+
+ALPHABET = st.sampled_from(
+    list('abcfoobarxyz019-_@."\\/\n\r\t é日\u2028\u00a0\U0001f600\U0001f601') + ["\x00"]
+)
+TEXT = st.one_of(st.text(ALPHABET, max_size=8), st.text(max_size=6))
+
+
+@functools.cache
+def cached(pattern: str | None, lo: int, hi: int | None) -> DFA:
+    return quoted(pattern, lo, hi)
+
+
+def expected(py: str | None, lo: int, hi: int | None, s: str) -> bool:
+    found = py is None or re.search(py, s) is not None
+    return found and lo <= len(s) and (hi is None or len(s) <= hi)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(PATTERNS + [(None, None)]),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(0, 6)),
+    TEXT,
+)
+def test_text_matches_iff_search(
+    pats: tuple[str | None, str | None], lo: int, hi: int | None, s: str
+) -> None:
+    ecma, py = pats
+    d = cached(ecma, lo, hi)
+    want = expected(py, lo, hi, s)
+    assert d.matches(json.dumps(s, ensure_ascii=False).encode()) == want
+    if all(ord(c) <= 0xFFFF for c in s):
+        assert d.matches(json.dumps(s).encode()) == want
+
+
+@SETTINGS
+@given(st.data())
+def test_from_regex_matches(data: st.DataObject) -> None:
+    ecma, py = data.draw(st.sampled_from(PATTERNS))
+    s = data.draw(st.from_regex(py))
+    hi = data.draw(st.one_of(st.none(), st.integers(0, 12)))
+    d = cached(ecma, 0, hi)
+    want = expected(py, 0, hi, s)
+    assert d.matches(json.dumps(s, ensure_ascii=False).encode()) == want
+    if all(ord(c) <= 0xFFFF for c in s):
+        assert d.matches(json.dumps(s).encode()) == want
+
+
+@SETTINGS
+@given(
+    st.sampled_from(PATTERNS + [(None, None)]),
+    st.integers(0, 3),
+    st.one_of(st.none(), st.integers(3, 8)),
+    st.randoms(),
+)
+def test_generated_strings_decode_and_match(pats: tuple, lo: int, hi: int | None, rng: random.Random) -> None:
+    """Soundness: anything the automaton lets through is valid JSON whose value matches."""
+    ecma, py = pats
+    d = compile_dfa(string_content(ecma, lo, hi))
+    if d.trim().is_empty():
+        return
+    for _ in range(5):
+        raw = sample(d, rng)
+        value = json.loads(b'"' + raw + b'"')
+        assert lo <= len(value) and (hi is None or len(value) <= hi), (raw, value)
+        if py is not None:
+            assert re.search(py, value), (ecma, raw, value)
+
+
+def test_free_string_samples_decode() -> None:
+    rng = random.Random(1)
+    d = compile_dfa(string_content())
+    for _ in range(200):
+        raw = sample(d, rng, soft_max=30)
+        json.loads(b'"' + raw + b'"')
