@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import TokenRejectedError
-from .fsm import DFA, Node, compile_dfa
+from .fsm import DFA, LazyDFA, Node
 from .vocab import Vocabulary
 
 _BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pays off
@@ -115,27 +115,62 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
 class TokenAutomaton:
     """A DFA over token ids: masks, advance, acceptance.  Thread-safe for reads."""
 
-    def __init__(self, dfa: DFA, vocab: Vocabulary, *, specials: Sequence[str] = (), key: str = "") -> None:
-        self.dfa = dfa.trim()
+    def __init__(self, dfa: DFA | LazyDFA, vocab: Vocabulary, *, specials: Sequence[str] = (),
+                 key: str = "") -> None:
         self.vocab = vocab
         self.specials = tuple(specials)
         self.key = key
         self.tables = token_tables(vocab, self.specials)
-        self.num_states = self.dfa.num_states
+        n_sym = self.tables.n_sym
+        if isinstance(dfa, DFA):
+            dfa = LazyDFA.from_dfa(dfa.trim(), n_sym=n_sym)
+        if dfa.n_sym != n_sym:
+            raise ValueError(f"automaton uses {dfa.n_sym} symbols, vocabulary tables have {n_sym}")
+        self.lazy = dfa
         self.width = vocab.logits_width
         self.num_words = (self.width + _WORD_BITS - 1) // _WORD_BITS
-        self._full = self.dfa.full_table(self.tables.n_sym)  # (S+1, n_sym), row S = dead
-        self._full_flat = self._full.ravel().astype(np.int64)
         self._inside_cache: dict[bytes, np.ndarray] = {}
-        self._dead = self.num_states
-        self._accept = self.dfa.accept
-        self._has_out = (self._full[:-1] != self._dead).any(axis=1)
+        self._dead = 0
         self._eos = np.array(sorted(e for e in vocab.eos_ids if e < self.width), dtype=np.int64)
-        self._row_of = np.full(self.num_states, -1, np.int32)
+        self._row_arr = np.full(64, -1, np.int32)
         self._masks = np.zeros((0, self.num_words), np.int32)
         self._n_rows = 0
-        self._lock = threading.Lock()
-        self.initial_state = 0
+        self._lock = threading.RLock()
+        self.initial_state = LazyDFA.start
+
+    # ------------------------------------------------------------------ lazy DFA plumbing
+
+    @property
+    def num_states(self) -> int:
+        """States discovered so far (the DFA is built on demand)."""
+        return self.lazy.n
+
+    @property
+    def _full(self) -> np.ndarray:
+        return self.lazy.table
+
+    @property
+    def _accept(self) -> np.ndarray:
+        return self.lazy.accept
+
+    @property
+    def _row_of(self) -> np.ndarray:
+        n = self.lazy.table.shape[0]
+        if self._row_arr.shape[0] < n:
+            grown = np.full(n, -1, np.int32)
+            grown[: self._row_arr.shape[0]] = self._row_arr
+            self._row_arr = grown
+        return self._row_arr
+
+    def _ensure(self, states: np.ndarray) -> None:
+        exp = self.lazy.expanded
+        todo = states[~exp[states]]
+        if todo.size:
+            self.lazy.expand(np.unique(todo).tolist())
+
+    def expand_all(self) -> None:
+        """Build every reachable DFA state (for eager mask tables, e.g. on a GPU)."""
+        self.lazy.expand_all()
 
     # ------------------------------------------------------------------ queries
 
@@ -144,7 +179,10 @@ class TokenAutomaton:
 
     def is_final(self, state: int) -> bool:
         """Accepting with nothing left to write: only EOS may follow."""
-        return state >= 0 and bool(self._accept[state]) and not bool(self._has_out[state])
+        if state <= 0 or not self._accept[state]:
+            return False
+        self._ensure(np.array([state]))
+        return not bool(self._full[state].any())
 
     @property
     def eos_ids(self) -> np.ndarray:
@@ -175,15 +213,16 @@ class TokenAutomaton:
 
     def advance(self, state: int, token: int) -> int:
         """Next state after ``token``; -1 when the token is not allowed (EOS in an accepting state also -1)."""
-        if state < 0 or token >= self.vocab.size:
+        if state <= 0 or token >= self.vocab.size or not self.tables.lengths[token]:
             return -1
-        full = self._full
-        dead = self._dead
+        lazy = self.lazy
         for s in self.tables.token_syms[token]:
-            state = int(full[state, s])
-            if state == dead:
+            if not lazy.expanded[state]:
+                lazy.expand([state])
+            state = int(lazy.table[state, s])
+            if not state:
                 return -1
-        return state if self.tables.lengths[token] else -1
+        return state
 
     def advance_checked(self, state: int, token: int) -> int:
         nxt = self.advance(state, token)
@@ -191,12 +230,12 @@ class TokenAutomaton:
             raise TokenRejectedError(f"token {token} ({self.vocab.token_bytes[token]!r}) is not allowed here")
         return nxt
 
-    def walk(self, data: bytes, state: int = 0) -> int:
-        """Feed raw bytes (not tokens) through the underlying DFA."""
-        full = self._full
+    def walk(self, data: bytes, state: int | None = None) -> int:
+        """Feed raw bytes (not tokens) through the underlying DFA; -1 when it dies."""
+        state = self.initial_state if state is None else state
         for b in data:
-            state = int(full[state, b])
-            if state == self._dead:
+            state = self.lazy.step(state, b)
+            if not state:
                 return -1
         return state
 
@@ -210,7 +249,11 @@ class TokenAutomaton:
     def precompute(self, states: Iterable[int] | None = None, *, chunk: int = 64) -> None:
         """Compute masks for ``states`` (default: all states) in vectorised batches."""
         with self._lock:
-            todo = np.arange(self.num_states) if states is None else np.fromiter(states, np.int64)
+            if states is None:
+                self.lazy.expand_all()
+                todo = np.arange(1, self.num_states)
+            else:
+                todo = np.fromiter(states, np.int64)
             todo = np.unique(todo[self._row_of[todo] < 0]) if todo.size else todo
             if not todo.size:
                 return
@@ -230,7 +273,7 @@ class TokenAutomaton:
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
         t = self.tables
-        full = self._full
+        self._ensure(states)
         dead = self._dead
         k = states.size
         allowed = np.zeros((k, self.num_words * _WORD_BITS), bool)
@@ -238,7 +281,7 @@ class TokenAutomaton:
         walk_tok: list[np.ndarray] = []
         walk_row: list[np.ndarray] = []
         for r, s in enumerate(states.tolist()):
-            row = full[s, : t.n_sym]
+            row = self._full[s, : t.n_sym]
             live = np.flatnonzero(row != dead)
             if not live.size:
                 continue
@@ -287,14 +330,16 @@ class TokenAutomaton:
         without a quote (e.g. the inside of any free string, in any schema), so that
         part of the mask is computed once per vocabulary.
         """
-        full = self._full
         dead = self._dead
         ids = {s: 0}
         queue = [s]
         parts: list[bytes] = []
         i = 0
         while i < len(queue):
-            row = full[queue[i], :256].copy()
+            q = queue[i]
+            if not self.lazy.expanded[q]:
+                self.lazy.expand([q])
+            row = self.lazy.table[q, :256].copy()
             row[0x22] = dead
             uniq, inv = np.unique(row, return_inverse=True)
             canon = np.empty(uniq.size, np.int16)
@@ -332,10 +377,10 @@ class TokenAutomaton:
         alive.  Free-string states give a self-loop; length-bounded strings give a
         counter.  Returns (allowed token ids, tokens still to walk).
         """
-        full = self._full
         dead = self._dead
         Lmax = int(self.tables.max_len)
-        row = full[s, :256]
+        lazy = self.lazy
+        row = lazy.table[s, :256]
         vals, counts = np.unique(row[row != dead], return_counts=True)
         if not vals.size:
             return cand[:0], cand
@@ -347,7 +392,9 @@ class TokenAutomaton:
             chain[k] = cur
             if cur == dead:
                 break
-            r = full[cur, :256]
+            if not lazy.expanded[cur]:
+                lazy.expand([cur])
+            r = lazy.table[cur, :256]
             vals, counts = np.unique(r[B], return_counts=True)
             nxt = int(vals[np.argmax(counts)])
             nb = B & (r == nxt)
@@ -387,8 +434,8 @@ class TokenAutomaton:
         res = np.full(n, dead, np.int32)
         if not n:
             return res
-        nsym = self._full.shape[1]
-        flat = self._full_flat
+        lazy = self.lazy
+        nsym = lazy.table.shape[1]
         buf = t.buf
         ln = t.lengths[tk].astype(np.int16)
         order = np.argsort(-ln, kind="stable")
@@ -404,7 +451,10 @@ class TokenAutomaton:
                 pos, tk, cur, neg = pos[:k], tk[:k], cur[:k], neg[:k]
                 if not k:
                     break
-            cur = flat[cur * nsym + buf[tk + p]]
+            exp = lazy.expanded
+            if not exp[cur].all():
+                lazy.expand(np.unique(cur[~exp[cur]]).tolist())
+            cur = lazy.table.reshape(-1)[cur * nsym + buf[tk + p]].astype(np.int64)
             if p & 1:
                 live = cur != dead
                 if live.sum() < 0.75 * live.size:
@@ -418,14 +468,15 @@ class TokenAutomaton:
     # ------------------------------------------------------------------ persistence
 
     def save(self, path: str | Path) -> None:
-        """Write the DFA and the masks computed so far (``.npz``) for a warm start."""
+        """Write the whole DFA (every state built) and the masks computed so far (``.npz``)."""
+        self.lazy.expand_all()
+        n = self.num_states
         row_of, masks = self.mask_table()
         np.savez_compressed(
             path,
-            trans=self.dfa.trans,
-            accept=self.dfa.accept,
-            classmap=self.dfa.classmap,
-            row_of=row_of,
+            table=self.lazy.table[:n],
+            accept=self.lazy.accept[:n],
+            row_of=row_of[:n],
             masks=masks,
             meta=np.frombuffer(json.dumps({"vocab": self.vocab.fingerprint, "specials": self.specials,
                                            "key": self.key}).encode(), np.uint8),
@@ -437,11 +488,11 @@ class TokenAutomaton:
             meta = json.loads(bytes(z["meta"]).decode())
             if meta["vocab"] != vocab.fingerprint:
                 raise ValueError(f"{path}: cached automaton was built for another vocabulary")
-            dfa = DFA(z["trans"], z["accept"], z["classmap"])
-            ta = cls(dfa, vocab, specials=meta["specials"], key=meta["key"])
+            ta = cls(LazyDFA.from_table(z["table"], z["accept"]), vocab, specials=meta["specials"],
+                     key=meta["key"])
             row_of, masks = z["row_of"], z["masks"]
-        if row_of.shape[0] == ta.num_states:
-            ta._row_of = row_of.astype(np.int32)
+        if ta.num_states == row_of.shape[0]:
+            ta._row_of[: row_of.shape[0]] = row_of
             ta._masks = masks.astype(np.int32)
             ta._n_rows = masks.shape[0]
         return ta
@@ -466,7 +517,8 @@ def automaton_from_node(
     node: Node, vocab: Vocabulary, *, specials: Sequence[str] = (), max_states: int | None = None, key: str = ""
 ) -> TokenAutomaton:
     kw = {} if max_states is None else {"max_states": max_states}
-    return TokenAutomaton(compile_dfa(node, **kw), vocab, specials=specials, key=key)
+    n_sym = token_tables(vocab, tuple(specials)).n_sym
+    return TokenAutomaton(LazyDFA(node, n_sym=n_sym, **kw), vocab, specials=specials, key=key)
 
 
 def compile_automaton(
@@ -498,7 +550,7 @@ def compile_automaton(
     else:
         node = schema_to_node(schema, opts)
         ta = automaton_from_node(node, vocab, max_states=opts.max_states, key=key)
-        if precompute or (precompute is None and ta.num_states <= opts.precompute_states):
+        if precompute:
             ta.precompute()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -220,9 +220,24 @@ class DFA:
     classmap: np.ndarray  # int32 (n_symbols,); -1 = symbol used nowhere
     _full: np.ndarray | None = field(default=None, repr=False)
 
+    start = 0
+
     @property
     def num_states(self) -> int:
         return int(self.trans.shape[0])
+
+    def is_accepting(self, s: int) -> bool:
+        return bool(self.accept[s])
+
+    def row(self, s: int) -> np.ndarray:
+        """Transitions of ``s`` over raw symbols (-1 = dead)."""
+        rows = self.__dict__.get("_rows")
+        if rows is None:
+            t = np.concatenate([self.trans, np.full((self.num_states, 1), -1, np.int32)], axis=1)
+            cm = np.where(self.classmap >= 0, self.classmap, t.shape[1] - 1)
+            rows = t[:, cm].astype(np.int64)
+            self.__dict__["_rows"] = rows
+        return rows[s]
 
     @property
     def num_symbols(self) -> int:
@@ -301,13 +316,15 @@ class DFA:
 
 # --------------------------------------------------------------------------- Glushkov
 
-
-def _bits(x: int) -> Iterable[int]:
-    while x:
-        low = x & -x
-        yield low.bit_length() - 1
-        x ^= low
-
+# Item codes.  Plain Glushkov positions are small ints.  An embedded automaton
+# (a DfaNode occurrence, "instance" j) is never copied into positions: its states are
+# items too.  GATE|j<<32|s: "may read next from inner state s"; PAIR|j<<32|s: "just
+# read a symbol, now at inner state s"; INST|j marks "instance j may end here" in
+# last-sets, so links after it go to ``inst_follow[j]``.
+GATE = 1 << 61
+PAIR = 1 << 62
+INST = 1 << 60
+_LOW = (1 << 32) - 1
 
 _NONE: frozenset[int] = frozenset()
 Walk = tuple[bool, frozenset[int], frozenset[int]]
@@ -318,14 +335,15 @@ class _Glushkov:
 
     Position sets are Python sets of small ints: DFA states touch few positions,
     so hashing and unions stay proportional to what a state holds, not to the size
-    of the whole expression.
+    of the whole expression.  Embedded automata cost O(1) positions.
     """
 
     def __init__(self, max_positions: int) -> None:
         self.labels: list[int] = []
         self.follow: list[set[int]] = []
+        self.instances: list[DFA | LazyDFA] = []
+        self.inst_follow: list[set[int]] = []
         self.max_positions = max_positions
-        self._templates: dict[int, tuple[list[int], list[tuple[int, ...]], list[int], list[int], bool]] = {}
 
     def _new(self, label: int) -> int:
         p = len(self.labels)
@@ -340,7 +358,10 @@ class _Glushkov:
             return
         fol = self.follow
         for p in last:
-            fol[p] |= first
+            if p < INST:
+                fol[p] |= first
+            else:
+                self.inst_follow[p & _LOW] |= first
 
     def walk(self, node: Node) -> Walk:
         """Returns (nullable, first, last) with fresh positions."""
@@ -371,7 +392,7 @@ class _Glushkov:
         if node is NEVER:
             return False, _NONE, _NONE
         if isinstance(node, DfaNode):
-            return self._dfa(node.dfa)
+            return self._instance(node.dfa)
         if isinstance(node, Graph):
             return self._graph(node)
         raise TypeError(f"unknown node {node!r}")
@@ -406,7 +427,19 @@ class _Glushkov:
         return n, f, la
 
     def _graph(self, g: Graph) -> Walk:
-        walked = [(u, v, *self.walk(x)) for u, v, x in g.edges]
+        # keep only edges into nodes that can still reach a final node: no dead ends
+        alive = set(g.finals)
+        changed = True
+        while changed:
+            changed = False
+            for u, v, x in g.edges:
+                if v in alive and u not in alive and x is not NEVER:
+                    alive.add(u)
+                    changed = True
+        if g.start not in alive:
+            return False, _NONE, _NONE
+        edges = [(u, v, x) for u, v, x in g.edges if v in alive and u in alive and x is not NEVER]
+        walked = [(u, v, *self.walk(x)) for u, v, x in edges]
         n = g.n_nodes
         in_direct: list[set[int]] = [set() for _ in range(n)]
         out: list[set[int]] = [set() for _ in range(n)]
@@ -435,141 +468,224 @@ class _Glushkov:
                 last |= in_direct[u]
         return null_reach[g.start], frozenset(out[g.start]), frozenset(last)
 
-    def _dfa(self, dfa: DFA) -> Walk:
-        tpl = self._templates.get(id(dfa))
-        if tpl is None:
-            tpl = _dfa_template(dfa)
-            self._templates[id(dfa)] = tpl
-        labels, follows, first, last, nullable = tpl
-        base = len(self.labels)
-        if base + len(labels) > self.max_positions:
-            raise AutomatonTooLarge(f"regular expression has more than {self.max_positions} positions")
-        self.labels.extend(labels)
-        self.follow.extend({base + q for q in fol} for fol in follows)
-        return nullable, frozenset(base + p for p in first), frozenset(base + p for p in last)
+    def _instance(self, auto: DFA | LazyDFA) -> Walk:
+        j = len(self.instances)
+        self.instances.append(auto)
+        self.inst_follow.append(set())
+        start = auto.start
+        return auto.is_accepting(start), frozenset((GATE | (j << 32) | start,)), frozenset((INST | j,))
 
 
-def _dfa_template(dfa: DFA) -> tuple[list[int], list[tuple[int, ...]], list[int], list[int], bool]:
-    """Glushkov positions of a DFA: one per (target state, label of the edge into it)."""
-    S = dfa.num_states
-    cls_masks = [0] * dfa.trans.shape[1]
-    for sym_id, c in enumerate(dfa.classmap.tolist()):
-        if c >= 0:
-            cls_masks[c] |= 1 << sym_id
-    pos_of: dict[tuple[int, int], int] = {}
-    labels: list[int] = []
-    out_groups: list[list[int]] = [[] for _ in range(S)]
-    for s, row in enumerate(dfa.trans.tolist()):
-        groups: dict[int, int] = {}
-        for c, t in enumerate(row):
-            if t >= 0:
-                groups[t] = groups.get(t, 0) | cls_masks[c]
-        for t, label in groups.items():
-            key = (t, label)
-            p = pos_of.get(key)
-            if p is None:
-                p = len(labels)
-                labels.append(label)
-                pos_of[key] = p
-            out_groups[s].append(p)
-    follows: list[tuple[int, ...]] = [()] * len(labels)
-    last = []
-    for (t, _label), p in pos_of.items():
-        if dfa.accept[t]:
-            last.append(p)
-        follows[p] = tuple(out_groups[t])
-    first = out_groups[0] if S else []
-    return labels, follows, first, last, (bool(dfa.accept[0]) if S else False)
+class LazyDFA:
+    """Subset construction on demand, over raw symbols.
 
+    State 0 is the absorbing dead state (its row is all zeros), state 1 the start.
+    ``table[s]`` is valid once ``expanded[s]``; :meth:`expand` fills rows.  Only the
+    states a caller actually reaches are ever built, so a schema with a huge language
+    (free-form values nested three deep, long bounded strings) costs what is used.
+    """
 
-def _partition(labels: Iterable[int]) -> list[int]:
-    """Coarsest partition of the used symbols such that every label is a union of classes."""
-    classes: list[int] = []
-    for lab in set(labels):
-        if not lab:
-            continue
-        rest = lab
-        new: list[int] = []
-        for c in classes:
-            inter = c & lab
-            if inter and inter != c:
-                new.append(inter)
-                new.append(c & ~lab)
+    start = 1
+
+    def __init__(self, node: Node, *, n_sym: int | None = None, max_states: int = DEFAULT_MAX_STATES,
+                 max_positions: int = 2_000_000) -> None:
+        g = _Glushkov(max_positions)
+        gc_was = gc.isenabled()
+        gc.disable()
+        try:
+            nullable, first, last = g.walk(node)
+        finally:
+            if gc_was:
+                gc.enable()
+        self.labels, self.follow = g.labels, g.follow
+        self.instances, self.inst_follow = g.instances, g.inst_follow
+        self.last_plain = frozenset(p for p in last if p < INST)
+        self.last_inst = frozenset(p & _LOW for p in last if p >= INST)
+        width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in self.labels]
+                    + [a.num_symbols for a in self.instances])
+        self.n_sym = max(width, n_sym or 0)
+        self.max_states = max_states
+        self._label_arr: dict[int, np.ndarray] = {}
+        self._ids: dict[frozenset[int], int] = {}
+        self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
+        cap = 64
+        self.table = np.zeros((cap, self.n_sym), np.int32)
+        self.expanded = np.zeros(cap, bool)
+        self.expanded[0] = True
+        self.accept = np.zeros(cap, bool)
+        self.accept[1] = nullable
+        self.n = 2
+        self._weights = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64)
+
+    @classmethod
+    def from_dfa(cls, dfa: DFA, n_sym: int | None = None) -> LazyDFA:
+        """A fully expanded LazyDFA with the same language (start 1, dead 0)."""
+        self = cls(DfaNode(dfa), n_sym=n_sym)
+        self.expand_all()
+        return self
+
+    @classmethod
+    def from_table(cls, table: np.ndarray, accept: np.ndarray) -> LazyDFA:
+        """A fully built automaton from a saved table (row 0 dead, row 1 start)."""
+        self = cls(EMPTY, n_sym=table.shape[1])
+        self.table = np.ascontiguousarray(table, dtype=np.int32)
+        self.accept = np.asarray(accept, dtype=bool).copy()
+        self.expanded = np.ones(table.shape[0], bool)
+        self.n = table.shape[0]
+        return self
+
+    # ---------------------------------------------------------------- interface shared with DFA
+
+    @property
+    def num_symbols(self) -> int:
+        return self.n_sym
+
+    @property
+    def num_states(self) -> int:
+        return self.n
+
+    def is_accepting(self, s: int) -> bool:
+        return bool(self.accept[s])
+
+    def row(self, s: int) -> np.ndarray:
+        """Transitions of ``s`` over symbols, -1 where dead (the DFA convention)."""
+        if not self.expanded[s]:
+            self.expand([s])
+        r = self.table[s].astype(np.int64)
+        r[r == 0] = -1
+        return r
+
+    def step(self, s: int, symbol: int) -> int:
+        if s <= 0 or symbol >= self.n_sym:
+            return 0
+        if not self.expanded[s]:
+            self.expand([s])
+        return int(self.table[s, symbol])
+
+    def matches(self, data: bytes | Iterable[int]) -> bool:
+        s = self.start
+        for b in data:
+            s = self.step(s, b)
+            if not s:
+                return False
+        return bool(self.accept[s])
+
+    # ---------------------------------------------------------------- construction
+
+    def _labels(self, label: int) -> np.ndarray:
+        arr = self._label_arr.get(label)
+        if arr is None:
+            raw = np.frombuffer(label.to_bytes((self.n_sym + 7) // 8, "little"), np.uint8)
+            arr = np.unpackbits(raw, bitorder="little")[: self.n_sym].astype(bool)
+            self._label_arr[label] = arr
+        return arr
+
+    def _grow(self, need: int) -> None:
+        cap = self.table.shape[0]
+        if need <= cap:
+            return
+        new = max(need, cap * 2)
+        t = np.zeros((new, self.n_sym), np.int32)
+        t[:cap] = self.table
+        e = np.zeros(new, bool)
+        e[:cap] = self.expanded
+        a = np.zeros(new, bool)
+        a[:cap] = self.accept
+        self.table, self.expanded, self.accept = t, e, a
+
+    def _state(self, key: frozenset[int]) -> int:
+        j = self._ids.get(key)
+        if j is not None:
+            return j
+        j = self.n
+        if j >= self.max_states:
+            raise AutomatonTooLarge(f"automaton exceeds max_states={self.max_states}")
+        self._ids[key] = j
+        succ: set[int] = set()
+        acc = False
+        for code in key:
+            if code < INST:
+                succ |= self.follow[code]
+                if code in self.last_plain:
+                    acc = True
             else:
-                new.append(c)
-            rest &= ~c
-        if rest:
-            new.append(rest)
-        classes = new
-    return classes
+                inst = (code >> 32) & ((1 << 28) - 1)
+                inner = code & _LOW
+                succ.add(GATE | (inst << 32) | inner)
+                if self.instances[inst].is_accepting(inner):
+                    succ |= self.inst_follow[inst]
+                    if inst in self.last_inst:
+                        acc = True
+        self._succ.append(succ)
+        self._grow(j + 1)
+        self.accept[j] = acc
+        self.n = j + 1
+        return j
+
+    def expand(self, states: Iterable[int]) -> None:
+        for s in states:
+            s = int(s)
+            if self.expanded[s]:
+                continue
+            F = self._succ[s]
+            if not F:
+                self.expanded[s] = True
+                continue
+            items = list(F)
+            M = np.full((len(items), self.n_sym), -1, np.int64)
+            for r, code in enumerate(items):
+                if code < INST:
+                    M[r, self._labels(self.labels[code])] = code
+                else:
+                    inst = (code >> 32) & ((1 << 28) - 1)
+                    row = self.instances[inst].row(code & _LOW)
+                    k = min(row.shape[0], self.n_sym)
+                    seg = row[:k]
+                    M[r, :k] = np.where(seg >= 0, PAIR | (inst << 32) | seg, -1)
+            cols = M.T  # (n_sym, items)
+            w = self._weights[: len(items)] if len(items) <= self._weights.size else \
+                np.random.default_rng(len(items)).integers(1, 2**62, size=len(items), dtype=np.int64)
+            h = (cols + 1) @ w  # wrapping int64 hash of each symbol's target set
+            uniq, first_idx, inv = np.unique(h, return_index=True, return_inverse=True)
+            if not (cols == cols[first_idx][inv]).all():  # hash collision: fall back to exact grouping
+                _, first_idx, inv = np.unique(cols, axis=0, return_index=True, return_inverse=True)
+                inv = inv.ravel()
+            tgt = np.zeros(first_idx.size, np.int32)
+            for u, ci in enumerate(first_idx.tolist()):
+                c = cols[ci]
+                codes = c[c >= 0]
+                if codes.size:
+                    tgt[u] = self._state(frozenset(codes.tolist()))
+            self.table[s] = tgt[inv]
+            self.expanded[s] = True
+
+    def expand_all(self) -> None:
+        """Build every reachable state (breadth first)."""
+        s = 1
+        while s < self.n:
+            if not self.expanded[s]:
+                self.expand([s])
+            s += 1
+
+    def materialize(self) -> DFA:
+        """The whole automaton as an eager, class-compressed :class:`DFA` (start 0)."""
+        self.expand_all()
+        n = self.n
+        t = self.table[1:n].astype(np.int64) - 1  # dead 0 -> -1, start 1 -> 0
+        uniq, classmap = np.unique(t.T, axis=0, return_inverse=True)
+        trans = np.ascontiguousarray(uniq.T).astype(np.int32)
+        return DFA(trans, self.accept[1:n].copy(), classmap.ravel().astype(np.int32))
 
 
 def compile_dfa(node: Node, *, max_states: int = DEFAULT_MAX_STATES, max_positions: int = 2_000_000) -> DFA:
-    """Subset construction over Glushkov positions."""
+    """Eager DFA of ``node`` (every state built, dead ends trimmed)."""
     gc_was = gc.isenabled()
     gc.disable()  # millions of small sets: the cyclic collector only burns time here
     try:
-        return _compile_dfa(node, max_states, max_positions)
+        return LazyDFA(node, max_states=max_states, max_positions=max_positions).materialize().trim()
     finally:
         if gc_was:
             gc.enable()
-
-
-def _compile_dfa(node: Node, max_states: int, max_positions: int) -> DFA:
-    g = _Glushkov(max_positions)
-    nullable, first, last = g.walk(node)
-    labels, follow = g.labels, g.follow
-    classes = _partition(labels)
-    nsym = max((c.bit_length() for c in classes), default=0)
-    classmap = np.full(max(nsym, BYTE_SYMBOLS), -1, np.int32)
-    for k, c in enumerate(classes):
-        for s in _bits(c):
-            classmap[s] = k
-    pos_classes: list[tuple[int, ...]] = []
-    cache: dict[int, tuple[int, ...]] = {}
-    for lab in labels:
-        tup = cache.get(lab)
-        if tup is None:
-            tup = tuple(k for k, c in enumerate(classes) if c & lab)
-            cache[lab] = tup
-        pos_classes.append(tup)
-
-    C = len(classes)
-    ids: dict[frozenset[int], int] = {}
-    succ: list[frozenset[int] | set[int]] = [first]  # union of follow sets of each DFA state
-    accept: list[bool] = [nullable]
-    rows: list[list[int]] = []
-    i = 0
-    while i < len(succ):
-        F = succ[i]
-        targets: dict[int, list[int]] = {}
-        for q in F:
-            for k in pos_classes[q]:
-                lst = targets.get(k)
-                if lst is None:
-                    targets[k] = [q]
-                else:
-                    lst.append(q)
-        row = [-1] * C
-        for k, qs in targets.items():
-            key = frozenset(qs)
-            j = ids.get(key)
-            if j is None:
-                j = len(succ)
-                if j >= max_states:
-                    raise AutomatonTooLarge(f"automaton exceeds max_states={max_states}")
-                ids[key] = j
-                if len(qs) == 1:
-                    fol: set[int] | frozenset[int] = follow[qs[0]]
-                else:
-                    fol = set().union(*(follow[p] for p in qs))
-                succ.append(fol)
-                accept.append(not last.isdisjoint(key))
-            row[k] = j
-        rows.append(row)
-        i += 1
-    trans = np.array(rows, dtype=np.int32).reshape(len(rows), C)
-    return DFA(trans, np.array(accept, dtype=bool), classmap)
 
 
 # --------------------------------------------------------------------------- products
