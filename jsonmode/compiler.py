@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -67,6 +68,10 @@ class CompileOptions:
         return asdict(self)
 
 
+_ANY_CACHE: dict[tuple[int, str, int], fsm.LazyDFA] = {}
+_ANY_LOCK = threading.Lock()
+
+
 class _Ctx:
     def __init__(self, root: JsonSchema, opts: CompileOptions) -> None:
         self.root = root
@@ -110,12 +115,16 @@ class _Ctx:
     # ------------------------------------------------------------------ any value
 
     def any_value(self, depth: int | None = None) -> Node:
+        """Any JSON value nested at most ``depth`` levels: one lazily built automaton per
+        (depth, whitespace) shared by every schema in the process, embedded by reference."""
         d = self.opts.any_depth if depth is None else depth
-        dfa = self._any_cache.get(d)
-        if dfa is None:
-            dfa = self.to_dfa(self._any_node(d))
-            self._any_cache[d] = dfa
-        return fsm.DfaNode(dfa)
+        key = (d, self.opts.whitespace, self.opts.max_whitespace)
+        with _ANY_LOCK:
+            lazy = _ANY_CACHE.get(key)
+            if lazy is None:
+                lazy = fsm.LazyDFA(self._any_node(d))
+                _ANY_CACHE[key] = lazy
+        return fsm.DfaNode(lazy)
 
     def _any_node(self, d: int) -> Node:
         from . import numbers, regex
@@ -229,7 +238,7 @@ class _Ctx:
                 nodes.append(self.node({"allOf": [base, b]}, bptr))
             else:
                 nodes.append(self.node(b, bptr))
-        if key == "anyOf" or len(nodes) == 1:
+        if key == "anyOf" or len(nodes) == 1 or _provably_disjoint([self.deref(b, ptr) for b in branches]):
             return alt_list(nodes)
         # oneOf: exactly one branch.  Prove disjointness on the automata; otherwise subtract overlaps.
         dfas = [self.to_dfa(n) for n in nodes]
@@ -577,6 +586,82 @@ class _Ctx:
         n_nodes = 2 * (n + 1) * (cap + 1)
         body = fsm.Graph(n_nodes, nid(0, 0), finals, tuple(edges))
         return seq(lit("{"), self.open_ws, body, self.close_ws, lit("}"))
+
+
+def _kinds(schema: JsonSchema) -> set[str] | None:
+    """JSON types a schema admits, when its own keywords say so (None: unknown)."""
+    if not isinstance(schema, dict):
+        return None
+    if "const" in schema:
+        return {_type_of(schema["const"])}
+    if "enum" in schema and isinstance(schema["enum"], list):
+        return {_type_of(v) for v in schema["enum"]}
+    t = schema.get("type")
+    if isinstance(t, str):
+        t = [t]
+    if isinstance(t, list) and t:
+        out = set(t)
+        if "integer" in out:
+            out.add("number")
+        return out
+    return None
+
+
+def _type_of(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "array" if isinstance(v, list) else "object"
+
+
+def _tag_values(schema: JsonSchema) -> dict[str, list[Any]]:
+    """Required properties pinned by const/enum: a discriminator."""
+    if not isinstance(schema, dict):
+        return {}
+    props = schema.get("properties") or {}
+    out = {}
+    for name in schema.get("required") or []:
+        p = props.get(name)
+        if isinstance(p, dict):
+            if "const" in p:
+                out[name] = [p["const"]]
+            elif isinstance(p.get("enum"), list):
+                out[name] = list(p["enum"])
+    return out
+
+
+def _provably_disjoint(branches: list[JsonSchema]) -> bool:
+    """Cheap syntactic proof that no value matches two oneOf branches."""
+    kinds = [_kinds(b) for b in branches]
+    if all(k is not None for k in kinds):
+        seen: set[str] = set()
+        ok = True
+        for k in kinds:
+            assert k is not None
+            if k & seen:
+                ok = False
+                break
+            seen |= k
+        if ok:
+            return True
+    tags = [_tag_values(b) for b in branches]
+    common = set.intersection(*(set(t) for t in tags)) if tags else set()
+    for name in common:
+        vals: list[Any] = []
+        clash = False
+        for t in tags:
+            for v in t[name]:
+                if any(_json_eq(v, w) for w in vals):
+                    clash = True
+                vals.append(v)
+        if not clash:
+            return True
+    return False
 
 
 def _esc(name: str) -> str:

@@ -10,11 +10,11 @@ Grammar (RFC 8259): ``-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?``.  The au
   a model cannot run away: no negative zero (``-0``, ``-0.0``), digit limits (see
   :func:`number_node`), and exponents only for unconstrained numbers.
 
-A range is the product of a digit-limited grammar (regex AST) with one comparison automaton
-per bound, built directly: the classic digit-by-digit split (a longer canonical integer part
-is larger; equal lengths compare at the first differing digit; a tie moves on to the
-fraction).  ``multipleOf`` adds a remainder automaton to the product.  Every result is a
-finite language, so minimisation is linear-time hash-consing; results are cached.
+A range is the product of a digit-limited grammar with one comparison automaton per bound,
+both built directly as small tables: the classic digit-by-digit split (a longer canonical
+integer part is larger; equal lengths compare at the first differing digit; a tie moves on
+to the fraction).  ``multipleOf`` adds a remainder automaton to the product.  Every bounded
+result is a finite language, so minimisation is linear-time hash-consing; results are cached.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 MAX_MODULUS = 10_000  # largest remainder automaton built for multipleOf
 ENUMERATE_LIMIT = 1_000  # above MAX_MODULUS, ranges with at most this many multiples are listed
-DEFAULT_MAX_STATES = 100_000
+DEFAULT_MAX_STATES = 10_000  # compile_dfa re-expands a DfaNode ~10x for remainder automata
 MAX_BOUND_DIGITS = 1_000  # a bound written out in full must fit in this many digits
 
 Number = int | float | Decimal
@@ -140,19 +140,9 @@ def _text(scaled: int, k: int) -> str:
     return ("-" if neg else "") + ip + ("." + fp if fp else "")
 
 
-# --------------------------------------------------------------------------- regex pieces
+# --------------------------------------------------------------------------- automata built directly
 
 _DIG = _sym_range(0x30, 0x39)
-_DOT = lit(".")
-_MINUS = lit("-")
-
-
-def _d(lo: int, hi: int) -> Node:
-    return _sym_range(0x30 + lo, 0x30 + hi)
-
-
-def _fixed(n: int) -> Node:
-    return rep(_DIG, n, n)
 
 
 # Columns of the small tables built directly below: digits 0-9, then '-' and '.'.
@@ -222,18 +212,43 @@ def _cmp_dfa(bound: Decimal, op: str) -> DFA:
     return _table(rows, acc)
 
 
-def _grammar(sig: int, zeros: int, fractions: bool) -> Node:
+@lru_cache(maxsize=64)
+def _grammar_dfa(sig: int, zeros: int, fractions: bool) -> DFA:
     """Literals without exponent, <= ``sig`` significant digits, <= ``zeros`` zeros after ``0.``.
 
     Significant digits run from the first non-zero digit to the end (trailing zeros count:
-    they are output).  No ``-`` before a zero value.
+    they are output).  No ``-`` before a zero value.  Built as a table: a counter automaton
+    whose regex would need O(sig**2) positions.
     """
-    if not fractions:
-        return alt(lit("0"), seq(opt(_MINUS), _d(1, 9), rep(_DIG, 0, sig - 1)))
-    zero = seq(lit("0"), opt(seq(_DOT, rep(lit("0"), 1, zeros))))
-    big = [seq(_d(1, 9), _fixed(n - 1), opt(seq(_DOT, rep(_DIG, 1, sig - n)))) for n in range(1, sig + 1)]
-    small = seq(lit("0."), rep(lit("0"), 0, zeros), _d(1, 9), rep(_DIG, 0, sig - 1))
-    return alt(zero, seq(opt(_MINUS), alt(*big, small)))
+    rows: list[list[int]] = []
+    acc: list[bool] = []
+
+    def new(accepting: bool) -> int:
+        rows.append([-1] * 12)
+        acc.append(accepting)
+        return len(rows) - 1
+
+    start, minus = new(False), new(False)
+    ints = [new(True) for _ in range(sig)]  # ints[n]: n+1 integer digits, leading one non-zero
+    fracs = [new(True) for _ in range(sig)]  # fracs[n]: n+1 significant digits, in the fraction
+    for n in range(sig):
+        if n + 1 < sig:
+            rows[ints[n]][:10] = [ints[n + 1]] * 10
+            rows[fracs[n]][:10] = [fracs[n + 1]] * 10
+            if fractions:
+                rows[ints[n]][_DOT_COL] = dot = new(False)
+                rows[dot][:10] = [fracs[n + 1]] * 10
+    for head, negative in ((start, False), (minus, True)):
+        rows[head][1:10] = [ints[0]] * 9
+        rows[head][0] = zero = new(not negative)  # "0" / "-0": the latter needs a non-zero fraction
+        if fractions:
+            rows[zero][_DOT_COL] = z = new(False)
+            for j in range(zeros + 1):  # "0." then up to `zeros` zeros, then the first significant digit
+                rows[z][1:10] = [fracs[0]] * 9
+                if j < zeros:
+                    rows[z][0] = z = new(not negative)
+    rows[start][_MINUS_COL] = minus
+    return _minimize(_table(rows, acc))
 
 
 def _exponent(digits: int) -> Node:
@@ -243,10 +258,10 @@ def _exponent(digits: int) -> Node:
 # --------------------------------------------------------------------------- DFA helpers
 
 
-def _minimize(d: DFA) -> DFA:
+def _minimize(d: DFA, cyclic: bool = False) -> DFA:
     """Trim and minimise; then merge symbol classes that behave identically everywhere."""
     d = d.trim()
-    block = _acyclic_blocks(d)
+    block = None if cyclic else _acyclic_blocks(d)
     if block is None:
         block = _moore_blocks(d)
     t, acc = d.trans, d.accept
@@ -300,18 +315,26 @@ def _acyclic_blocks(d: DFA) -> np.ndarray | None:
 
 
 def _moore_blocks(d: DFA) -> np.ndarray:
-    """Moore partition refinement, vectorised (for the cyclic remainder automata)."""
+    """Moore partition refinement, vectorised (for the cyclic remainder automata).
+
+    Each round folds the successor blocks into the state's key one column at a time,
+    re-compacting with a 1-D ``np.unique`` so keys stay small integers.
+    """
     t = d.trans
-    block = d.accept.astype(np.int64)
-    n = len(np.unique(block))
+    _, block = np.unique(d.accept, return_inverse=True)
+    block = block.reshape(-1).astype(np.int64)
+    n = int(block.max()) + 1
     while True:
-        sig = np.column_stack([block, np.where(t >= 0, block[np.maximum(t, 0)], -1)])
-        _, inv = np.unique(sig, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        k = int(inv.max()) + 1
+        key = block
+        for c in range(t.shape[1]):
+            col = t[:, c]
+            succ = np.where(col >= 0, block[np.maximum(col, 0)] + 1, 0)
+            _, key = np.unique(key * (n + 1) + succ, return_inverse=True)
+            key = key.reshape(-1)
+        k = int(key.max()) + 1
         if k == n:
-            return inv
-        block, n = inv, k
+            return key
+        block, n = key, k
 
 
 def _and(*dfas: DFA, max_states: int) -> DFA:
@@ -344,19 +367,22 @@ def _mod_dfa(a: int, k: int) -> DFA:
     accept[:a] = (r * 10**k) % a == 0
     for j in range(k + 1):
         accept[frac + j] = (r * 10 ** (k - j)) % a == 0
-    return _minimize(DFA(trans.astype(np.int32), accept, _COLS.copy()))
+    return _minimize(DFA(trans.astype(np.int32), accept, _COLS.copy()), cyclic=True)
 
 
 def _with_multiple(r: DFA, a: int, k: int, max_states: int) -> DFA:
     if a * (k + 2) > 20 * MAX_MODULUS:
         raise SchemaError(f"multipleOf {_text(a, k)} needs too fine a remainder automaton")
-    try:
-        return _minimize(intersect(r, _mod_dfa(a, k), max_states=max_states))
+    try:  # the raw product may shrink a lot under minimisation: give it room
+        out = _minimize(intersect(r, _mod_dfa(a, k), max_states=4 * max_states))
     except AutomatonTooLarge:
+        out = None
+    if out is None or out.num_states > max_states:
         raise AutomatonTooLarge(
-            f"multipleOf {_text(a, k)} over this range needs more than {max_states} states; "
+            f"multipleOf {_text(a, k)} over this range needs more than max_states={max_states} states; "
             "narrow minimum/maximum or use a smaller multipleOf"
-        ) from None
+        )
+    return out
 
 
 def _enumerate(texts: list[str]) -> DFA:
@@ -388,12 +414,16 @@ def integer_node(
     ``multipleOf`` (any positive number; an integer multiple of ``a/10**k`` is a multiple of
     ``a / gcd(a, 10**k)``) is a product with a remainder automaton of at most
     ``MAX_MODULUS`` states; above that the range must hold at most ``ENUMERATE_LIMIT``
-    multiples (listed), else :class:`SchemaError`.  Products above ``max_states`` raise
-    :class:`AutomatonTooLarge`.
+    multiples (listed), else :class:`SchemaError`.  The product has about (digits x modulus)
+    states, e.g. ~19*m over int64 for m coprime to 10 (powers of 2 and 5 cost little); above
+    ``max_states`` it raises :class:`AutomatonTooLarge` (a :class:`SchemaError`) naming
+    multipleOf, since ``compile_dfa`` re-expands an embedded DFA several-fold.
     """
+    if max_digits is not None and max_digits < 1:
+        raise ValueError("max_digits must be >= 1")
     lo_b, hi_b = _bounds(minimum, maximum, exclusive_minimum, exclusive_maximum)
-    lo = None if lo_b is None else math.floor(lo_b.value) + 1 if lo_b.exclusive else math.ceil(lo_b.value)
-    hi = None if hi_b is None else math.ceil(hi_b.value) - 1 if hi_b.exclusive else math.floor(hi_b.value)
+    lo = None if lo_b is None else _ceil_strict(Fraction(lo_b.value), lo_b.exclusive)
+    hi = None if hi_b is None else -_ceil_strict(-Fraction(hi_b.value), hi_b.exclusive)
     if lo is not None and hi is not None and lo > hi:
         raise UnsatisfiableSchemaError(f"no integer satisfies {_describe(lo_b, hi_b)}")
     dlo, dhi = (INT64_MIN, INT64_MAX) if max_digits is None else (-(10**max_digits - 1), 10**max_digits - 1)
@@ -424,7 +454,7 @@ def integer_node(
 @lru_cache(maxsize=256)
 def _integer_dfa(lo: int, hi: int, m: int, max_states: int) -> DFA:
     digits = max(len(str(abs(lo))), len(str(abs(hi))))
-    parts = [compile_dfa(_grammar(digits, 0, False))]
+    parts = [_grammar_dfa(digits, 0, False)]
     if lo > -(10**digits - 1):
         parts.append(_cmp_dfa(Decimal(lo), "ge"))
     if hi < 10**digits - 1:
@@ -459,8 +489,8 @@ def number_node(
       only rejects valid exponent spellings, never accepts an out-of-range value;
     * no negative zero.
 
-    With bounds, both digit limits are raised to one more than the bounds themselves need, so a
-    non-empty range always yields a non-empty language (``minimum=1e30`` still works).
+    When no number of that shape is in range (``minimum=1e30``, or ``0 < x < 1e-20``), both
+    limits grow to one more than the bounds need, so a satisfiable range is never refused.
 
     Bounds are compared as exact decimals (floats via their ``repr``).  A validator that parses
     the output to binary floats may round a literal of more than 17 digits onto an exclusive
@@ -469,16 +499,13 @@ def number_node(
     ``multipleOf = a / 10**k`` admits literals with at most ``k`` fraction digits (then only
     zeros, e.g. "10.0" for an integer multiple) whose scaled value is divisible by ``a``;
     ``a <= MAX_MODULUS``, else the (bounded) range must hold at most ``ENUMERATE_LIMIT``
-    multiples, listed in canonical form, else :class:`SchemaError`.
+    multiples, listed in canonical form, else :class:`SchemaError`; ``max_states`` as in
+    :func:`integer_node`.
     """
+    if max_significant < 1 or max_exponent_digits < 0:
+        raise ValueError("max_significant must be >= 1 and max_exponent_digits >= 0")
     lo, hi = _bounds(minimum, maximum, exclusive_minimum, exclusive_maximum)
     mult = _multiple(multiple_of)
-    sig, zeros = max_significant, max_significant
-    for b in (lo, hi):
-        if b is not None:
-            _, ip, fp = _parts(b.value)
-            sig = max(sig, (len(ip) + len(fp) if ip != "0" else len(fp.lstrip("0"))) + 1)
-            zeros = max(zeros, (len(fp) - len(fp.lstrip("0")) if ip == "0" else 0) + 1)
     if mult is not None:
         a, k = mult
         step = Fraction(a, 10**k)
@@ -495,7 +522,15 @@ def number_node(
                     f"and the range holds more than {ENUMERATE_LIMIT} multiples; narrow the range"
                 )
             return DfaNode(_enumerate([_text(i * a, k) for i in range(first, last + 1)]))
+    sig = zeros = max_significant
     dfa = _number_dfa(lo, hi, mult, sig, zeros, max_exponent_digits, max_states)
+    if dfa.is_empty():  # e.g. minimum=1e30: grow the limits to what the bounds need, plus one
+        for b in (lo, hi):
+            if b is not None:
+                _, ip, fp = _parts(b.value)
+                sig = max(sig, (len(ip) + len(fp) if ip != "0" else len(fp.lstrip("0"))) + 1)
+                zeros = max(zeros, (len(fp) - len(fp.lstrip("0")) if ip == "0" else 0) + 1)
+        dfa = _number_dfa(lo, hi, mult, sig, zeros, max_exponent_digits, max_states)
     if dfa.is_empty():
         raise SchemaError(f"no number of at most {sig} significant digits satisfies {_describe(lo, hi)}")
     return DfaNode(dfa)
@@ -518,8 +553,8 @@ def _number_dfa(
 ) -> DFA:
     if lo is None and hi is None and mult is None:
         exponent = opt(_exponent(exp_digits)) if exp_digits > 0 else EMPTY
-        return _minimize(compile_dfa(seq(_grammar(sig, zeros, True), exponent)))
-    parts = [compile_dfa(_grammar(sig, zeros, True))]
+        return _minimize(compile_dfa(seq(DfaNode(_grammar_dfa(sig, zeros, True)), exponent)))
+    parts = [_grammar_dfa(sig, zeros, True)]
     if lo is not None:
         parts.append(_cmp_dfa(lo.value, "gt" if lo.exclusive else "ge"))
     if hi is not None:
