@@ -23,6 +23,19 @@ from .errors import (
 )
 from .processor import JsonLogitsProcessor
 from .prompt import json_mode_messages, json_mode_system_prompt
+from .tools import (
+    Tool,
+    ToolCall,
+    ToolTurn,
+    execute_tool_call,
+    generate_tool_calls,
+    generate_tool_calls_batch,
+    parse_tool_calls,
+    render_tools_prompt,
+    run_tool_loop,
+    tool_call_automaton,
+    tool_schema,
+)
 from .validate import parse_output
 from .vocab import Vocabulary
 
@@ -39,15 +52,26 @@ __all__ = [
     "SchemaError",
     "TokenAutomaton",
     "TokenRejectedError",
+    "Tool",
+    "ToolCall",
     "ToolCallError",
+    "ToolTurn",
     "TruncatedOutputError",
     "UnsatisfiableSchemaError",
     "ValidationError",
     "Vocabulary",
     "compile_automaton",
+    "execute_tool_call",
     "generate",
+    "generate_tool_calls",
+    "generate_tool_calls_batch",
     "json_mode_messages",
     "json_mode_system_prompt",
     "parse_output",
+    "parse_tool_calls",
+    "render_tools_prompt",
+    "run_tool_loop",
+    "tool_call_automaton",
+    "tool_schema",
 ]
 __version__ = "0.1.0"
