@@ -69,7 +69,7 @@ class CompileOptions:
 
 
 _ANY_CACHE: dict[tuple[int, str, int], fsm.LazyDFA] = {}
-_ANY_LOCK = threading.Lock()
+_ANY_LOCK = threading.RLock()
 
 
 class _Ctx:

@@ -139,6 +139,11 @@ class JsonLogitsProcessor(LogitsProcessor):
             if n < width:
                 banned = torch.nn.functional.pad(banned, (0, width - n), value=True)
             return scores.masked_fill_(banned, float("-inf"))
+        if dev.type == "cuda":  # device-resident masks + fused fill (jsonmode.gpu); JSONMODE_GPU=0: old path
+            from .gpu import apply_host_states, gpu_enabled
+
+            if gpu_enabled():
+                return apply_host_states(self, scores)
         table = self._tables.get(dev)
         if table is None:
             table = DeviceMaskTable(self.automaton, dev)

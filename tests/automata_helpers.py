@@ -97,25 +97,24 @@ def sample_texts(dfa: DFA, n: int, *, seed: int = 0, max_len: int = 300, p_stop:
     d = dfa.trim()
     if d.is_empty():
         return []
-    S = d.num_states
     syms = _class_symbols(d)
-    # distance to acceptance (BFS over reversed byte edges)
-    dist = np.full(S, 10**9, np.int64)
-    dist[d.accept] = 0
-    changed = True
-    while changed:
-        changed = False
-        for s in range(S):
-            for c, t in enumerate(d.trans[s].tolist()):
-                if t >= 0 and syms[c].size and dist[t] + 1 < dist[s]:
-                    dist[s] = dist[t] + 1
-                    changed = True
+    # distance to acceptance: Bellman-Ford rounds over byte edges, vectorised
+    usable = np.array([s.size > 0 for s in syms], bool)
+    trans = np.where((d.trans >= 0) & usable[None, :], d.trans, -1)
+    big = 10**9
+    dist = np.where(d.accept, 0, big).astype(np.int64)
+    while True:
+        via = np.where(trans >= 0, dist[np.maximum(trans, 0)] + 1, big).min(axis=1, initial=big)
+        nxt = np.minimum(dist, via)
+        if (nxt == dist).all():
+            break
+        dist = nxt
     rng = random.Random(seed)
     out: list[bytes] = []
     for _ in range(n):
         s, buf = 0, bytearray()
         while True:
-            moves = [(c, t) for c, t in enumerate(d.trans[s].tolist()) if t >= 0 and syms[c].size]
+            moves = [(c, t) for c, t in enumerate(trans[s].tolist()) if t >= 0]
             if d.accept[s] and (not moves or rng.random() < p_stop):
                 break
             if len(buf) >= max_len // 2:
