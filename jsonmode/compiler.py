@@ -35,7 +35,7 @@ ANNOTATIONS = frozenset({
     "title", "description", "examples", "example", "default", "$schema", "$id", "id", "$comment",
     "deprecated", "readOnly", "writeOnly", "$anchor", "$defs", "definitions", "contentMediaType",
     "contentEncoding", "discriminator", "markdownDescription", "$vocabulary", "$dynamicAnchor",
-    "nullable",  # handled explicitly below, listed so the checker does not flag it twice
+    "nullable",  # OpenAPI only: JSON Schema validators ignore it, so do we
 })
 # Validation keywords of JSON Schema (draft 4 .. 2020-12).  Anything outside this set and
 # ANNOTATIONS is an unknown keyword, which JSON Schema itself says to ignore.
@@ -69,6 +69,14 @@ class CompileOptions:
 
 
 _ANY_CACHE: dict[tuple[int, str, int], fsm.LazyDFA] = {}
+_KEY_DFA: list[fsm.DFA] = []
+
+
+def _canonical_key_dfa() -> fsm.DFA:
+    if not _KEY_DFA:
+        _KEY_DFA.append(fsm.compile_dfa(canonical_key_content()))
+    return _KEY_DFA[0]
+
 _ANY_LOCK = threading.RLock()
 
 
@@ -186,7 +194,7 @@ class _Ctx:
         try:
             siblings = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
             if not siblings:
-                return self.node(target, "#" + tptr if tptr else "#")
+                return self.node(target, tptr)
             return self.node({"allOf": [target, siblings]}, ptr)
         finally:
             self.ref_depth[ref] = count
@@ -220,8 +228,9 @@ class _Ctx:
                 merged = m
         node = self.node(merged, ptr)
         for part, pptr in leftovers:
-            node = fsm.DfaNode(fsm.intersect(self.to_dfa(node), self.to_dfa(self.node(part, pptr)),
-                                             max_states=self.opts.max_states))
+            # text-level intersection is sound: a text in both languages is an instance of both
+            node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self.node(part, pptr)),
+                                          max_states=self.opts.max_states))
         return node
 
     def _any_one_of(self, schema: dict[str, Any], ptr: str) -> Node:
@@ -240,34 +249,38 @@ class _Ctx:
                 nodes.append(self.node(b, bptr))
         if key == "anyOf" or len(nodes) == 1 or _provably_disjoint([self.deref(b, ptr) for b in branches]):
             return alt_list(nodes)
-        # oneOf: exactly one branch.  Prove disjointness on the automata; otherwise subtract overlaps.
-        dfas = [self.to_dfa(n) for n in nodes]
-        out = []
-        for i, d in enumerate(dfas):
-            mine = d
-            for j, other in enumerate(dfas):
-                if i != j and not fsm.intersect(mine, other, max_states=self.opts.max_states).is_empty():
-                    mine = fsm.difference(mine, other, max_states=self.opts.max_states)
-            out.append(fsm.DfaNode(mine))
-        return alt_list(out)
+        # Text-level differences are unsound for values with several spellings (objects in
+        # another property order, escaped strings, 1 vs 1.0), so overlapping oneOf is refused.
+        self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
+                   "(add a const/enum discriminator or disjoint types)")
+        return alt_list(nodes)
 
     def _not_if(self, schema: dict[str, Any], ptr: str) -> Node:
         if "not" in schema:
-            neg = schema.pop("not")
-            base = self.node(schema, ptr)
-            neg_dfa = self.to_dfa(self.node(neg, ptr + "/not"))
-            return fsm.DfaNode(fsm.difference(self.to_dfa(base), neg_dfa, max_states=self.opts.max_states))
-        cond = schema.pop("if")
-        then = schema.pop("then", True)
-        els = schema.pop("else", True)
-        base = self.to_dfa(self.node(schema, ptr))
-        c = self.to_dfa(self.node(cond, ptr + "/if"))
-        t = self.to_dfa(self.node(then, ptr + "/then"))
-        e = self.to_dfa(self.node(els, ptr + "/else"))
-        ms = self.opts.max_states
-        yes = fsm.intersect(fsm.intersect(base, c, max_states=ms), t, max_states=ms)
-        no = fsm.intersect(fsm.difference(base, c, max_states=ms), e, max_states=ms)
-        return alt(fsm.DfaNode(yes), fsm.DfaNode(no))
+            neg = self.deref(schema.pop("not"), ptr + "/not")
+            if neg is True or neg == {}:
+                return NEVER
+            if neg is False:
+                return self.node(schema, ptr)
+            kinds = _kinds(neg) if isinstance(neg, dict) else None
+            only_type = isinstance(neg, dict) and set(neg) - ANNOTATIONS <= {"type"}
+            if kinds is not None and only_type:  # not {type: X}: restrict the type instead
+                allowed = set(TYPES) - kinds - ({"integer"} if "number" in kinds else set())
+                t = schema.get("type")
+                cur = set(TYPES) if t is None else ({t} if isinstance(t, str) else set(t))
+                if "number" in cur and "integer" in kinds and "number" not in kinds:
+                    self.issue(ptr + "/not", "not", "not {type: integer} inside numbers is not supported")
+                    return NEVER
+                keep = sorted((cur & allowed) | ({"integer"} if "number" in cur & allowed else set()))
+                if not keep:
+                    return NEVER
+                return self.node({**schema, "type": keep}, ptr)
+            self.issue(ptr + "/not", "not", "not is supported only as not {type: ...}")
+            return self.node(schema, ptr)
+        for kw in ("if", "then", "else"):
+            schema.pop(kw, None)
+        self.issue(ptr + "/if", "if", "if/then/else is not supported")
+        return self.node(schema, ptr)
 
     def _enum(self, schema: dict[str, Any], ptr: str) -> Node:
         if "const" in schema:
@@ -293,9 +306,9 @@ class _Ctx:
                 forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
             lits.extend(lit(f) for f in sorted(forms))
         node = alt_list(lits)
-        if rest:  # the other keywords still apply: keep only values they admit
-            node = fsm.DfaNode(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
-                                             max_states=self.opts.max_states))
+        if rest and node is not NEVER:  # the other keywords still apply: keep only values they admit
+            node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
+                                          max_states=self.opts.max_states))
         return node
 
     # ------------------------------------------------------------------ typed values
@@ -315,8 +328,6 @@ class _Ctx:
         if unknown:
             self.issue(ptr + "/type", "type", f"unknown type(s) {sorted(unknown)}")
             types -= unknown
-        if schema.get("nullable") is True:
-            types.add("null")
         if "number" in types:
             types.discard("integer")
         self._check_keywords(schema, ptr)
@@ -410,7 +421,14 @@ class _Ctx:
                 else:
                     pieces.append(self.to_dfa(f))
             for p in patterns:
-                pieces.append(self.to_dfa(regex.string_content(p, 0, None)))
+                try:
+                    pieces.append(self.to_dfa(regex.string_content(p, 0, None)))
+                except AutomatonTooLarge:
+                    raise
+                except SchemaError as e:
+                    self.issue(ptr + "/pattern", "pattern", str(e))
+                    if not self.opts.lenient:
+                        return NEVER
             if pieces and (lo or hi is not None):
                 pieces.append(self.to_dfa(regex.string_content(None, lo, hi)))
             if not pieces:
@@ -419,7 +437,7 @@ class _Ctx:
                 d = pieces[0]
                 for other in pieces[1:]:
                     d = fsm.intersect(d, other, max_states=self.opts.max_states)
-                content = fsm.DfaNode(d)
+                content = dfa_node(d)
         except AutomatonTooLarge:
             raise
         except SchemaError as e:
@@ -511,7 +529,7 @@ class _Ctx:
         extra: list[tuple[Node, Node]] = []
         known = alt_list(lit(json.dumps(n, ensure_ascii=False)[1:-1]) for n in names) if names else NEVER
         known_dfa = self.to_dfa(known) if names else None
-        any_key = self.to_dfa(regex.string_content())
+        any_key = _canonical_key_dfa()
 
         def minus_known(d: fsm.DFA) -> fsm.DFA:
             return fsm.difference(d, known_dfa, max_states=self.opts.max_states) if known_dfa else d
@@ -540,6 +558,11 @@ class _Ctx:
             max_p = None
         if min_p <= n_required:
             min_p = 0
+        elif extra and min_p >= 2:  # (one key, even repeated, is one property: min 1 stays exact)
+            self.issue(ptr + "/minProperties", "minProperties",
+                       "minProperties above the required count with additional properties is not supported "
+                       "(repeated extra keys would count twice)")
+            return NEVER
         if max_p is not None and int(max_p) < n_required:
             return NEVER
         cap = max(1, min_p, int(max_p) if max_p is not None else 0)
@@ -664,6 +687,23 @@ def _provably_disjoint(branches: list[JsonSchema]) -> bool:
     return False
 
 
+def dfa_node(d: fsm.DFA) -> Node:
+    """Embed a DFA, or NEVER when its language is empty (an embedded empty DFA is a dead end)."""
+    return NEVER if d.is_empty() else fsm.DfaNode(d)
+
+
+def canonical_key_content() -> Node:
+    """Object keys exactly as ``json.dumps(ensure_ascii=False)`` writes them: one spelling per key,
+    so subtracting the declared names' spellings excludes those names (no ``\\u0061`` twin of "a")."""
+    from .regex import utf8_class
+
+    raw = utf8_class([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)])
+    short = {0x08: "b", 0x09: "t", 0x0A: "n", 0x0C: "f", 0x0D: "r"}
+    esc = alt(lit('\\"'), lit("\\\\"), *(lit("\\" + c) for c in short.values()),
+              *(lit(f"\\u{c:04x}") for c in range(0x20) if c not in short))
+    return star(alt(raw, esc))
+
+
 def _esc(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
 
@@ -688,6 +728,10 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
         return False
     if not isinstance(a, dict) or not isinstance(b, dict) or "$ref" in a or "$ref" in b:
         return None
+    arr = ("items", "prefixItems", "additionalItems")
+    if any(k in a for k in arr) and any(k in b for k in arr) and \
+            any(a.get(k) != b.get(k) for k in arr):
+        return None  # items apply across prefixItems of the other side: intersect the automata
     out: dict[str, Any] = {}
     for k in list(a) + [k for k in b if k not in a]:
         if k in ANNOTATIONS or k in _OBJ_KEYS:
@@ -745,20 +789,7 @@ def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | Non
     declared on one side meets the other side's additionalProperties.
     """
     if "patternProperties" in a or "patternProperties" in b:
-        if "patternProperties" in a and "patternProperties" in b:
-            return None
-        one, other = (a, b) if "patternProperties" in a else (b, a)
-        if other.get("additionalProperties", True) is not True or "properties" in one:
-            return None
-        out = {"patternProperties": one["patternProperties"]}
-        if "properties" in other:
-            out["properties"] = other["properties"]
-        if "additionalProperties" in one:
-            out["additionalProperties"] = one["additionalProperties"]
-        req = list(dict.fromkeys(list(a.get("required", [])) + list(b.get("required", []))))
-        if req:
-            out["required"] = req
-        return out
+        return None  # name-dependent rules on both sides: intersect the automata instead
     pa, pb = a.get("properties", {}) or {}, b.get("properties", {}) or {}
     aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
     out: dict[str, Any] = {}
