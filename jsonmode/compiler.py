@@ -10,6 +10,7 @@ the declared ones, and every value has a bounded nesting depth.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -70,6 +71,27 @@ class CompileOptions:
 
 _ANY_CACHE: dict[tuple[int, str, int], fsm.LazyDFA] = {}
 _KEY_DFA: list[fsm.DFA] = []
+# Compiled leaf languages (strings with patterns/formats, enums) shared across schemas in a process:
+# real schemas repeat them (a $ref'd definition is expanded at every use).
+_MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
+_MEMO_MAX = 4096
+
+
+def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.pop(next(iter(_MEMO)))
+    _MEMO[key] = value
+
+
+@functools.lru_cache(maxsize=1024)
+def _known_keys_dfa(names: tuple[str, ...]) -> fsm.DFA:
+    return fsm.compile_dfa(alt_list(lit(json.dumps(n, ensure_ascii=False)[1:-1]) for n in names))
+
+
+@functools.lru_cache(maxsize=1024)
+def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
+    """Canonical keys other than ``names``."""
+    return fsm.difference(_canonical_key_dfa(), _known_keys_dfa(names), max_states=max_states)
 
 
 def _canonical_key_dfa() -> fsm.DFA:
@@ -87,7 +109,7 @@ class _Ctx:
         self.issues: list[SchemaIssue] = []
         self.ref_depth: dict[str, int] = {}
         self.truncated = False
-        self._any_cache: dict[int, fsm.DFA] = {}
+        self._ref_cache: dict[tuple[str, tuple[tuple[str, int], ...]], Node] = {}
         ws = opts.whitespace
         if ws == "default":
             self.item_sep, self.key_sep = lit(", "), lit(": ")
@@ -193,9 +215,22 @@ class _Ctx:
         self.ref_depth[ref] = count + 1
         try:
             siblings = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
-            if not siblings:
-                return self.node(target, tptr)
-            return self.node({"allOf": [target, siblings]}, ptr)
+            if siblings:
+                return self.node({"allOf": [target, siblings]}, ptr)
+            # a definition is compiled once per recursion context and embedded by reference
+            key = (ref, tuple(sorted((k, v) for k, v in self.ref_depth.items() if v)))
+            hit = self._ref_cache.get(key)
+            if hit is not None:
+                return hit
+            trunc = self.truncated
+            self.truncated = False
+            node = self.node(target, tptr)
+            if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
+                node = fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_states))
+            if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
+                self._ref_cache[key] = node
+            self.truncated = self.truncated or trunc
+            return node
         finally:
             self.ref_depth[ref] = count
 
@@ -283,6 +318,20 @@ class _Ctx:
         return self.node(schema, ptr)
 
     def _enum(self, schema: dict[str, Any], ptr: str) -> Node:
+        try:
+            key = json.dumps(["enum", schema, self.sep_text, self.opts.max_states], sort_keys=True)
+        except (TypeError, ValueError):
+            return self._enum_uncached(schema, ptr)
+        hit = _MEMO.get(key)
+        if hit is not None and not hit[1]:
+            return hit[0]
+        before = len(self.issues)
+        node = self._enum_uncached(schema, ptr)
+        if len(self.issues) == before and not self.truncated:
+            _memo_put(key, (node, []))
+        return node
+
+    def _enum_uncached(self, schema: dict[str, Any], ptr: str) -> Node:
         if "const" in schema:
             values = [schema.pop("const")]
             if "enum" in schema:
@@ -305,11 +354,47 @@ class _Ctx:
             elif isinstance(v, int) and not isinstance(v, bool):
                 forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
             lits.extend(lit(f) for f in sorted(forms))
+        if rest:  # the other keywords still apply: keep only the values they admit (checked on values)
+            keep = self._filter_values(values, rest)
+            if keep is not None:
+                values = keep
+                lits = []
+                for v in values:
+                    lits.extend(lit(f) for f in sorted(self._value_forms(v)))
+                return alt_list(lits)
         node = alt_list(lits)
-        if rest and node is not NEVER:  # the other keywords still apply: keep only values they admit
+        if rest and node is not NEVER:
             node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
                                           max_states=self.opts.max_states))
         return node
+
+    def _value_forms(self, v: Any) -> set[str]:
+        try:
+            forms = {self.dumps(v)}
+        except ValueError:
+            return set()
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
+            forms.add(self.dumps(int(v)))
+        elif isinstance(v, int) and not isinstance(v, bool):
+            forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
+        return forms
+
+    def _filter_values(self, values: list[Any], rest: dict[str, Any]) -> list[Any] | None:
+        """Values of ``values`` valid against ``rest`` (jsonschema, with the root's definitions)."""
+        import jsonschema
+
+        sch = dict(rest)
+        if isinstance(self.root, dict):
+            for k in ("$defs", "definitions"):
+                if k in self.root and k not in sch:
+                    sch[k] = self.root[k]
+        try:
+            cls = jsonschema.validators.validator_for(self.root if isinstance(self.root, dict) else {},
+                                                      default=jsonschema.Draft202012Validator)
+            val = cls(sch, format_checker=cls.FORMAT_CHECKER)
+            return [v for v in values if val.is_valid(v)]
+        except Exception:  # noqa: BLE001 - unresolvable refs etc.: fall back to automata
+            return None
 
     # ------------------------------------------------------------------ typed values
 
@@ -401,6 +486,21 @@ class _Ctx:
             return NEVER
 
     def _string(self, schema: dict[str, Any], ptr: str) -> Node:
+        key = json.dumps(["string", schema.get("minLength", 0), schema.get("maxLength"), schema.get("pattern"),
+                          schema.get("format"), self.opts.lenient, self.opts.max_states], sort_keys=True)
+        hit = _MEMO.get(key)
+        if hit is not None:
+            node, issues = hit
+            self.issues.extend(SchemaIssue(ptr + suffix, kw, msg) for suffix, kw, msg in issues)
+            return node
+        before = len(self.issues)
+        node = self._string_uncached(schema, ptr)
+        issues = [(i.pointer[len(ptr):], i.keyword, i.message) for i in self.issues[before:]
+                  if i.pointer.startswith(ptr)]
+        _memo_put(key, (node, issues))
+        return node
+
+    def _string_uncached(self, schema: dict[str, Any], ptr: str) -> Node:
         from . import regex
 
         lo = schema.get("minLength", 0)
@@ -527,12 +627,15 @@ class _Ctx:
             return NEVER
         # additional keys: not a declared name; value from patternProperties or additionalProperties
         extra: list[tuple[Node, Node]] = []
-        known = alt_list(lit(json.dumps(n, ensure_ascii=False)[1:-1]) for n in names) if names else NEVER
-        known_dfa = self.to_dfa(known) if names else None
+        known_dfa = _known_keys_dfa(tuple(names)) if names else None
         any_key = _canonical_key_dfa()
 
         def minus_known(d: fsm.DFA) -> fsm.DFA:
-            return fsm.difference(d, known_dfa, max_states=self.opts.max_states) if known_dfa else d
+            if known_dfa is None:
+                return d
+            if d is any_key:
+                return _extra_keys_dfa(tuple(names), self.opts.max_states)
+            return fsm.difference(d, known_dfa, max_states=self.opts.max_states)
 
         for i, (pat, d) in enumerate(pat_dfas):
             kd = minus_known(d)
