@@ -323,7 +323,7 @@ class TokenAutomaton:
             allowed[:, self.width :] = False
         return np.packbits(allowed, axis=1, bitorder="little").view(np.int32)
 
-    def _signature(self, s: int, limit: int = 48) -> bytes | None:
+    def _signature(self, s: int, limit: int = 24) -> bytes | None:
         """Canonical form of the part of the DFA reachable from ``s`` without reading '"'.
 
         Two states with equal signatures allow exactly the same tokens among those
@@ -341,7 +341,8 @@ class TokenAutomaton:
                 self.lazy.expand([q])
             row = self.lazy.table[q, :256].copy()
             row[0x22] = dead
-            uniq, inv = np.unique(row, return_inverse=True)
+            uniq = np.unique(row)
+            inv = np.searchsorted(uniq, row)
             canon = np.empty(uniq.size, np.int16)
             for j, u in enumerate(uniq.tolist()):
                 if u == dead:
