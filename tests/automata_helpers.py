@@ -126,31 +126,38 @@ def sample_texts(dfa: DFA, n: int, *, seed: int = 0, max_len: int = 300, p_stop:
     return out
 
 
-def random_states(dfa: DFA, n: int, *, seed: int = 0, max_steps: int = 60) -> list[int]:
-    """States reached by random byte walks from the start (each state a prefix of some member)."""
+def random_prefixes(dfa: DFA, n: int, *, seed: int = 0, max_steps: int = 60) -> list[tuple[int, bytes]]:
+    """(state, prefix) pairs reached by random byte walks from the start of a trimmed DFA.
+
+    Every prefix can still be completed to a member (the DFA is trimmed), so the states are exactly
+    the ones a constrained decoder visits.
+    """
+    d = dfa.trim()
     rng = random.Random(seed)
-    syms = _class_symbols(dfa, dfa.num_symbols)
-    found: list[int] = []
+    syms = _class_symbols(d)
+    found: list[tuple[int, bytes]] = []
     for _ in range(n):
-        s = 0
+        s, buf = 0, bytearray()
         for _ in range(rng.randrange(max_steps)):
-            moves = [t for c, t in enumerate(dfa.trans[s].tolist()) if t >= 0 and syms[c].size]
+            moves = [(c, t) for c, t in enumerate(d.trans[s].tolist()) if t >= 0 and syms[c].size]
             if not moves:
                 break
-            s = rng.choice(moves)
-        found.append(s)
+            c, t = rng.choice(moves)
+            buf.append(int(rng.choice(syms[c].tolist())))
+            s = t
+        found.append((s, bytes(buf)))
     return found
 
 
 # --------------------------------------------------------------------------- token level
 
 
-def brute_force_allowed(ta: Any, state: int, token_ids: Iterable[int]) -> set[int]:
-    """{t : t's bytes walked from ``state`` through the DFA stay alive} + EOS if accepting (plain loop)."""
-    dfa = ta.dfa
-    syms = ta.tables.token_syms
-    lengths = ta.tables.lengths
-    eos = {int(e) for e in ta.eos_ids}
+def brute_force_allowed(dfa: DFA, state: int, vocab: Any, token_ids: Iterable[int]) -> set[int]:
+    """{t : t's bytes walked from ``state`` of the trimmed eager ``dfa`` stay alive} + EOS if accepting.
+
+    A plain Python loop over tokens and bytes: shares nothing with the vectorised mask code.
+    """
+    eos = set(vocab.eos_ids)
     out = set()
     for t in token_ids:
         t = int(t)
@@ -158,10 +165,11 @@ def brute_force_allowed(ta: Any, state: int, token_ids: Iterable[int]) -> set[in
             if dfa.accept[state]:
                 out.add(t)
             continue
-        if lengths[t] == 0:
+        data = vocab.token_bytes[t]
+        if not data or t in vocab.special_ids:
             continue
         st = state
-        for b in syms[t]:
+        for b in data:
             st = dfa.step(st, b)
             if st < 0:
                 break
@@ -170,8 +178,9 @@ def brute_force_allowed(ta: Any, state: int, token_ids: Iterable[int]) -> set[in
     return out
 
 
-def walk_tokens(ta: Any, ids: Iterable[int], state: int = 0) -> int:
+def walk_tokens(ta: Any, ids: Iterable[int], state: int | None = None) -> int:
     """State after feeding ``ids`` one by one through the mask + advance API; -1 on a refused token."""
+    state = ta.initial_state if state is None else state
     for t in ids:
         if not ta.allows(state, t):
             return -1
@@ -182,12 +191,8 @@ def walk_tokens(ta: Any, ids: Iterable[int], state: int = 0) -> int:
 
 
 def token_walk_accepts(ta: Any, tokenizer: Any, text: str) -> bool:
+    """Tokenize ``text`` (no special tokens) and walk it token by token; True iff it ends accepting."""
     ids = tokenizer.encode(text, add_special_tokens=False)
     assert ta.vocab.decode(ids) == text.encode(), "tokenizer does not round-trip this text"
     st = walk_tokens(ta, ids)
     return st >= 0 and ta.is_accepting(st)
-
-
-def dumps(value: Any) -> str:
-    """``json.dumps`` with default separators: the automaton's default whitespace."""
-    return json.dumps(value)

@@ -17,7 +17,7 @@ from jsonmode import Engine
 from jsonmode.catalog import Character
 from jsonmode.tiny import tiny_llama
 
-from .conftest import load_shared_tokenizer
+from conftest import load_shared_tokenizer
 
 N = int(os.environ.get("JSONMODE_ACCEPTANCE_N", "200"))
 BATCH = 25

@@ -112,7 +112,7 @@ CASES = [
     Case("type-list", {"type": ["string", "null"]}, ['"x"', "null"], ["1", "true", "[]"]),
     Case("true-schema", True, ["null", "1", '"x"', '{"a": [1, {"b": null}]}', "[]"], ["", "nul", "{a}"]),
     Case("empty-schema", {}, ["[1, 2]", '{"k": "v"}'], ["[1,2]", "{,}"]),
-    Case("false-like-not", {"not": {}}, [], ["null", "1", "{}"]),
+    Case("nullable-is-openapi-only", {"type": "integer", "nullable": True}, ["1"], ["null"]),
     # ------------------------------------------------------------------ enum / const
     Case(
         "enum-mixed",
@@ -173,8 +173,8 @@ CASES = [
     Case(
         "additionalProperties-schema",
         {"type": "object", "properties": {"a": {"type": "integer"}}, "additionalProperties": {"type": "string"}},
-        ['{"a": 1, "b": "x"}', '{"b": "x", "c": "y"}', '{"\\u00e9": "x"}'],
-        ['{"b": 1}', '{"a": "x"}', '{"a": 1, "b": null}'],
+        ['{"a": 1, "b": "x"}', '{"b": "x", "c": "y"}', '{"é": "x"}', '{"\\n\\u0001": "x"}'],
+        ['{"b": 1}', '{"a": "x"}', '{"a": 1, "b": null}', '{"\\u00e9": "x"}', '{"\\u0061": "x"}'],
     ),
     Case(
         "additionalProperties-false",
@@ -276,12 +276,6 @@ CASES = [
         ['{"b": 1}'],
     ),
     Case(
-        "oneOf-overlap-subtracted",
-        {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "integer", "maximum": 10}]},
-        ["-5", "20", "11", "-1"],
-        ["5", "0", "10"],
-    ),
-    Case(
         "oneOf-disjoint",
         {"oneOf": [{"type": "string"}, {"type": "null"}, {"type": "array", "items": {"type": "integer"}}]},
         ['"s"', "null", "[1, 2]"],
@@ -344,21 +338,18 @@ CASES = [
     Case("recursion-root", {"type": "array", "items": {"$ref": "#"}, "maxItems": 2},
          ["[]", "[[]]", "[[], [[]]]", "[[[[]]]]"], ["[[[[[]]]]]", "[[], [], []]"]),
     # ------------------------------------------------------------------ not, if/then/else
-    Case("not-enum", {"type": "integer", "not": {"enum": [0, 1]}}, ["2", "-1"], ["0", "1"]),
     Case("not-type", {"not": {"type": "string"}}, ["1", "null", "[]", "{}", "true"], ['"a"']),
-    Case("not-with-type-union", {"type": ["integer", "string"], "not": {"type": "integer", "maximum": 0}},
-         ["1", '"x"'], ["0", "-3"]),
+    Case("not-type-list", {"type": ["integer", "string", "null"], "not": {"type": ["null", "string"]}},
+         ["1", "-7"], ['"x"', "null"]),
+    Case("not-false", {"type": "integer", "not": False}, ["1"], ["null"]),
     Case(
-        "if-then-else-scalars",
-        {"type": "integer", "if": {"minimum": 10}, "then": {"multipleOf": 5}, "else": {"maximum": 3}},
-        ["10", "15", "3", "-4"],
-        ["11", "4", "9"],
-    ),
-    Case(
-        "if-then-no-else",
-        {"type": ["string", "integer"], "if": {"type": "string"}, "then": {"maxLength": 1}},
-        ['"a"', "12345"],
-        ['"ab"'],
+        "oneOf-const-discriminator",
+        {"oneOf": [
+            {"type": "object", "properties": {"kind": {"const": "a"}, "x": {"type": "integer"}}, "required": ["kind"]},
+            {"type": "object", "properties": {"kind": {"const": "b"}, "y": {"type": "string"}}, "required": ["kind"]},
+        ]},
+        ['{"kind": "a", "x": 1}', '{"kind": "b", "y": "s"}', '{"kind": "a"}'],
+        ['{"kind": "c"}', '{"kind": "b", "x": 1}', "{}"],
     ),
     # ------------------------------------------------------------------ numeric constraints
     Case("int-range", {"type": "integer", "minimum": -3, "maximum": 12}, ["-3", "0", "12", "9"],
