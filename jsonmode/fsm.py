@@ -632,6 +632,23 @@ class LazyDFA:
                 self.expanded[s] = True
                 continue
             items = list(F)
+            if len(items) <= 8 and all(c < INST for c in items):
+                # fast path (literal text, keys, punctuation): disjoint labels need no grouping
+                acc = 0
+                disjoint = True
+                for c in items:
+                    lab = self.labels[c]
+                    if acc & lab:
+                        disjoint = False
+                        break
+                    acc |= lab
+                if disjoint:
+                    row = np.zeros(self.n_sym, np.int32)
+                    for c in items:
+                        row[self._labels(self.labels[c])] = self._state(frozenset((c,)))
+                    self.table[s] = row
+                    self.expanded[s] = True
+                    continue
             M = np.full((len(items), self.n_sym), -1, np.int64)
             for r, code in enumerate(items):
                 if code < INST:

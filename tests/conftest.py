@@ -35,3 +35,14 @@ def build_trained_bpe_tokenizer() -> Any:
 def trained_bpe_tokenizer() -> Any:
     """Session-cached :func:`build_trained_bpe_tokenizer` (training takes a fraction of a second)."""
     return build_trained_bpe_tokenizer()
+
+
+@pytest.fixture(scope="session")
+def torch_one_thread() -> Any:
+    """Tiny models on a shared 2-core machine: one intra-op thread is far faster than oversubscribing."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
