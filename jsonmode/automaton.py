@@ -517,9 +517,21 @@ def cache_key(payload: Any, vocab: Vocabulary, options: dict[str, Any]) -> str:
 def automaton_from_node(
     node: Node, vocab: Vocabulary, *, specials: Sequence[str] = (), max_states: int | None = None, key: str = ""
 ) -> TokenAutomaton:
+    import sys
+
+    from .errors import AutomatonTooLarge
+
     kw = {} if max_states is None else {"max_states": max_states}
     n_sym = token_tables(vocab, tuple(specials)).n_sym
-    return TokenAutomaton(LazyDFA(node, n_sym=n_sym, **kw), vocab, specials=specials, key=key)
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, 20_000))
+    try:
+        lazy = LazyDFA(node, n_sym=n_sym, **kw)
+    except RecursionError as e:
+        raise AutomatonTooLarge("schema nesting is too deep to compile (Python recursion limit)") from e
+    finally:
+        sys.setrecursionlimit(old)
+    return TokenAutomaton(lazy, vocab, specials=specials, key=key)
 
 
 def compile_automaton(

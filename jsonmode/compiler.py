@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import sys
 import threading
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -58,7 +59,7 @@ class CompileOptions:
     whitespace: str = "default"  # "default" (json.dumps: ", " and ": "), "compact" ("," ":"), "flexible"
     max_whitespace: int = 8  # longest whitespace run in "flexible" mode
     max_recursion_depth: int = 3  # times one $ref may be re-entered on a path
-    any_depth: int = 3  # nesting depth of values the schema leaves free ({} / true)
+    any_depth: int = 6  # nesting depth of values the schema leaves free ({} / true)
     additional_properties: bool = True  # default when a schema omits additionalProperties
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
     max_states: int = 200_000
@@ -922,7 +923,14 @@ def schema_to_node(schema: JsonSchema, opts: CompileOptions | None = None) -> No
     """The JSON text language of ``schema``; raises SchemaError listing every unenforceable keyword."""
     opts = opts or CompileOptions()
     ctx = _Ctx(schema, opts)
-    node = ctx.node(schema, "")
+    old_limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old_limit, 20_000))
+    try:
+        node = ctx.node(schema, "")
+    except RecursionError as e:
+        raise AutomatonTooLarge("schema nesting is too deep to compile (Python recursion limit)") from e
+    finally:
+        sys.setrecursionlimit(old_limit)
     if ctx.issues:
         if opts.lenient:
             for i in ctx.issues:

@@ -7,7 +7,6 @@ shares no code path with the vectorised implementation under test.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Iterable
 from typing import Any

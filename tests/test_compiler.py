@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +28,7 @@ from jsonmode.compiler import merge_schemas, schema_to_node
 from jsonmode.fsm import DFA, compile_dfa
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _dfa(schema_json: str, opts_json: str) -> DFA:
     return compile_dfa(schema_to_node(json.loads(schema_json), CompileOptions(**json.loads(opts_json))))
 
