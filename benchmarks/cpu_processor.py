@@ -70,8 +70,11 @@ def bench_jsonmode(tok: Any, schema: dict, ids: list[int], batches: list[int], r
         t2 = time.perf_counter()
         compiles.append((t1 - t0) * 1e3)
         firsts.append((t2 - t1) * 1e3)
-    out["compile_ms"] = _median(compiles)
-    out["first_mask_ms"] = _median(firsts)
+    # first compile in a fresh process: every cache cold (honest TTFM); later ones reuse
+    # process-wide leaf caches (compiled patterns, key automata), reported apart
+    out["compile_ms"] = compiles[0]
+    out["first_mask_ms"] = firsts[0]
+    out["compile_warm_ms"] = _median(compiles[1:]) if len(compiles) > 1 else compiles[0]
     # warm masks along the path once (steady state: masks cached, as in batch extraction jobs)
     for b in batches:
         times = []
@@ -209,6 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             results[name] = r
     metrics = ["compile_ms", "first_mask_ms"] + [f"step_us_b{b}" for b in batches]
+    for p in list(results):
+        results[p].setdefault("compile_warm_ms", results[p]["compile_ms"])
+    metrics.insert(1, "compile_warm_ms")
     engines = list(results)
     peers = [e for e in engines if e != "jsonmode"]
     head = f"{'metric':<16}" + "".join(f"{e:>12}" for e in engines) + "".join(f"{'jm/' + p[:8]:>12}" for p in peers)
