@@ -20,6 +20,7 @@ from jsonmode.fsm import (
     Alt,
     DfaNode,
     Graph,
+    LazyDFA,
     Node,
     Repeat,
     Seq,
@@ -260,6 +261,60 @@ def test_dfanode_with_special_symbols() -> None:
     assert d.matches([ord("x"), 256, A]) and not d.matches(b"xa")
 
 
+# --------------------------------------------------------------------------- LazyDFA
+
+
+def test_lazy_dfa_builds_states_on_demand() -> None:
+    node = seq(lit("{"), star(sym_range(A, C)), lit("}"))
+    lazy = LazyDFA(node)
+    assert lazy.start == 1 and lazy.num_states == 2  # dead (0) and start (1), nothing expanded yet
+    assert lazy.matches(b"{ab}") and not lazy.matches(b"{ad}") and not lazy.matches(b"{")
+    assert lazy.step(0, A) == 0 and lazy.step(1, ord("x")) == 0  # 0 is the dead state
+    assert lazy.step(1, 10_000) == 0  # beyond the alphabet
+    assert lazy.row(1)[ord("{")] > 1 and lazy.row(1)[A] == -1  # rows use -1 for dead, like DFA.row
+    eager = compile_dfa(node)
+    for w in words("{}ab", 4):
+        assert lazy.matches(w) == eager.matches(w), w
+
+
+def test_lazy_dfa_only_expands_what_is_walked() -> None:
+    lazy = LazyDFA(alt(seq(lit("a"), rep(sym(A, B), 30, 30)), seq(lit("b"), rep(sym(A, B), 30, 30))))
+    assert lazy.matches(b"a" + b"b" * 30)
+    walked = lazy.num_states
+    assert walked < 40
+    m = lazy.materialize()
+    assert lazy.num_states > walked and m.matches(b"b" + b"a" * 30)
+
+
+def test_lazy_materialize_equals_compile_dfa() -> None:
+    node = seq(star(alt(lit("ab"), lit("c"))), opt(lit("a")))
+    m, e = LazyDFA(node).materialize(), compile_dfa(node)
+    assert lang(m, 6) == lang(e, 6)
+
+
+def test_lazy_from_dfa_and_from_table() -> None:
+    d = compile_dfa(seq(lit("a"), star(lit("b"))))
+    lz = LazyDFA.from_dfa(d, n_sym=300)
+    assert lz.num_symbols == 300 and lz.expanded[: lz.num_states].all()
+    assert lz.matches(b"abb") and not lz.matches(b"ba")
+    again = LazyDFA.from_table(lz.table[: lz.num_states], lz.accept[: lz.num_states])
+    for w in words("ab", 4):
+        assert again.matches(w) == d.matches(w)
+
+
+def test_lazy_max_states() -> None:
+    lazy = LazyDFA(_blowup(8), max_states=50)
+    with pytest.raises(AutomatonTooLarge, match="max_states=50"):
+        lazy.materialize()
+
+
+def test_lazy_dfa_embedded_as_dfanode() -> None:
+    inner = LazyDFA(alt(lit("ab"), star(lit("c"))))
+    node = seq(lit("["), DfaNode(inner), lit(","), DfaNode(inner), lit("]"))
+    for lz in (LazyDFA(node), compile_dfa(node)):
+        assert lz.matches(b"[ab,]") and lz.matches(b"[cc,ab]") and not lz.matches(b"[a,]")
+
+
 # --------------------------------------------------------------------------- trim, live states
 
 
@@ -441,8 +496,13 @@ def graph_asts(draw: st.DrawFn) -> Node:
 @given(graph_asts(), st.lists(st.text(LETTERS, max_size=6), min_size=1, max_size=10))
 def test_property_graph_and_dfanode_agree_with_reference(node: Node, samples: list[str]) -> None:
     d = compile_dfa(node)
+    lazy = LazyDFA(node)
+    nested = LazyDFA(seq(DfaNode(LazyDFA(node)), lit("|")))  # a lazy automaton embedded in another
     for s in samples + [""]:
-        assert d.matches(s.encode()) == ref_matches(node, s.encode()), s
+        want = ref_matches(node, s.encode())
+        assert d.matches(s.encode()) == want, s
+        assert lazy.matches(s.encode()) == want, s
+        assert nested.matches(s.encode() + b"|") == want, s
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
