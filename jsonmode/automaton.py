@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import TokenRejectedError
+from .errors import AutomatonTooLarge, TokenRejectedError
 from .fsm import DFA, LazyDFA, Node
 from .vocab import Vocabulary
 
@@ -468,8 +468,18 @@ class TokenAutomaton:
 
     # ------------------------------------------------------------------ persistence
 
-    def save(self, path: str | Path) -> None:
-        """Write the whole DFA (every state built) and the masks computed so far (``.npz``)."""
+    def save(self, path: str | Path, *, max_states: int | None = None) -> None:
+        """Write the whole DFA (every state built) and the masks computed so far (``.npz``).
+
+        Raises AutomatonTooLarge when building every state would pass ``max_states``.
+        """
+        if max_states is not None:
+            old = self.lazy.max_states
+            self.lazy.max_states = min(old, max_states)
+            try:
+                self.lazy.expand_all()
+            finally:
+                self.lazy.max_states = old
         self.lazy.expand_all()
         n = self.num_states
         row_of, masks = self.mask_table()
@@ -508,7 +518,7 @@ _CACHE_MAX = 64
 
 def cache_key(payload: Any, vocab: Vocabulary, options: dict[str, Any]) -> str:
     h = hashlib.sha256()
-    h.update(json.dumps(payload, sort_keys=True, default=str).encode())
+    h.update(json.dumps(payload, default=str).encode())  # key order matters: properties are written in it
     h.update(json.dumps(options, sort_keys=True, default=str).encode())
     h.update(vocab.fingerprint.encode())
     return h.hexdigest()
@@ -567,7 +577,10 @@ def compile_automaton(
             ta.precompute()
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-            ta.save(path)
+            try:
+                ta.save(path, max_states=opts.disk_cache_states)
+            except AutomatonTooLarge:
+                pass  # too big to build whole: stays lazy, in memory only
     with _CACHE_LOCK:
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.pop(next(iter(_CACHE)))

@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-
 ShortText = Annotated[str, Field(max_length=32)]
 
 

@@ -64,6 +64,7 @@ class CompileOptions:
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
     max_states: int = 200_000
     precompute_states: int = 3_000  # eager masks when the DFA has at most this many states
+    disk_cache_states: int = 20_000  # automata up to this size are written to cache_dir
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -298,8 +299,12 @@ class _Ctx:
                 return NEVER
             if neg is False:
                 return self.node(schema, ptr)
-            kinds = _kinds(neg) if isinstance(neg, dict) else None
             only_type = isinstance(neg, dict) and set(neg) - ANNOTATIONS <= {"type"}
+            nt = neg.get("type") if isinstance(neg, dict) else None
+            kinds = ({nt} if isinstance(nt, str) else set(nt)) if isinstance(nt, str | list) else None
+            if kinds is not None and only_type and "integer" in kinds and "number" not in kinds:
+                self.issue(ptr + "/not", "not", "not {type: integer} (non-integer numbers only) is not supported")
+                return NEVER
             if kinds is not None and only_type:  # not {type: X}: restrict the type instead
                 allowed = set(TYPES) - kinds - ({"integer"} if "number" in kinds else set())
                 t = schema.get("type")
@@ -322,6 +327,8 @@ class _Ctx:
         try:
             key = json.dumps(["enum", schema, self.sep_text, self.opts.max_states], sort_keys=True)
         except (TypeError, ValueError):
+            return self._enum_uncached(schema, ptr)
+        if "$ref" in key:  # siblings refer to this schema's own definitions: not shareable
             return self._enum_uncached(schema, ptr)
         hit = _MEMO.get(key)
         if hit is not None and not hit[1]:
@@ -586,6 +593,8 @@ class _Ctx:
         if not finals:
             return NEVER
         body = fsm.Graph(n_nodes, 0, finals, tuple(edges))
+        if fsm.graph_is_empty(body):
+            return NEVER
         return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
 
     def _object(self, schema: dict[str, Any], ptr: str) -> Node:
@@ -712,6 +721,8 @@ class _Ctx:
         finals = tuple(nid(n, c) for c in counts if c >= min_p and (limit is None or c <= limit))
         n_nodes = 2 * (n + 1) * (cap + 1)
         body = fsm.Graph(n_nodes, nid(0, 0), finals, tuple(edges))
+        if fsm.graph_is_empty(body):
+            return NEVER
         return seq(lit("{"), self.open_ws, body, self.close_ws, lit("}"))
 
 
@@ -776,6 +787,8 @@ def _provably_disjoint(branches: list[JsonSchema]) -> bool:
             seen |= k
         if ok:
             return True
+    if not all(k is not None and k == {"object"} for k in kinds):
+        return False  # a tag says nothing about non-object values, which match every branch
     tags = [_tag_values(b) for b in branches]
     common = set.intersection(*(set(t) for t in tags)) if tags else set()
     for name in common:

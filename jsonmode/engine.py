@@ -168,7 +168,9 @@ class Engine:
         results: list[Generation[Any]] = []
         for ids, state, err in rows:
             text = self.vocab.decode(ids).decode("utf-8", errors="replace")
-            gen: Generation[Any] = Generation(text, ids, state == FINISHED)
+            # a value that ended exactly at the budget (only EOS could follow) is complete too
+            done = state == FINISHED or (state > 0 and ta.is_final(state))
+            gen: Generation[Any] = Generation(text, ids, done)
             try:
                 if state == ERROR:
                     raise OutputError(f"constrained decoding failed: {err}", text)

@@ -88,6 +88,19 @@ class Graph(Node):
     edges: tuple[tuple[int, int, Node], ...]
 
 
+def graph_is_empty(g: Graph) -> bool:
+    """No path from start to a final node over edges that are not NEVER."""
+    alive = set(g.finals)
+    changed = True
+    while changed:
+        changed = False
+        for u, v, x in g.edges:
+            if v in alive and u not in alive and x is not NEVER:
+                alive.add(u)
+                changed = True
+    return g.start not in alive
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class DfaNode(Node):
     """A compiled DFA used as a piece of a larger expression."""
@@ -278,7 +291,6 @@ class DFA:
 
     def live_states(self) -> np.ndarray:
         """Bool mask of states from which an accepting state is reachable."""
-        S = self.num_states
         live = self.accept.copy()
         t = self.trans
         while True:

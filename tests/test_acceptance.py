@@ -12,12 +12,11 @@ import time
 
 import pytest
 import torch
+from conftest import load_shared_tokenizer
 
 from jsonmode import Engine
 from jsonmode.catalog import Character
 from jsonmode.tiny import tiny_llama
-
-from conftest import load_shared_tokenizer
 
 N = int(os.environ.get("JSONMODE_ACCEPTANCE_N", "200"))
 BATCH = 25

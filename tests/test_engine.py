@@ -271,8 +271,6 @@ def test_batch_generation_error_keeps_good_rows() -> None:
     assert "rows failed" in str(ei.value) and isinstance(ei.value, JsonModeError)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a value completed exactly at max_new_tokens (automaton in a final "
-                   "state, only EOS could follow) is reported as TruncatedOutputError")
 def test_value_completed_exactly_at_the_budget_is_returned() -> None:
     eng = engine("trained")
     full = eng.generate_batch(Sentiment, ["x"], temperature=1.0, seed=3, max_new_tokens=100, return_results=True)[0]
