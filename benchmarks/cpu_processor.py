@@ -22,7 +22,6 @@ import statistics
 import time
 from typing import Any
 
-import numpy as np
 import torch
 
 from jsonmode.catalog import Character
