@@ -8,6 +8,7 @@ logits processor (:mod:`.processor`) -> decode loop (:mod:`.engine`) -> validato
 
 from .automaton import TokenAutomaton, compile_automaton
 from .compiler import CompileOptions
+from .decode import decode_batch
 from .engine import BatchGenerationError, Engine, Generation, generate
 from .errors import (
     AutomatonTooLarge,
@@ -61,6 +62,7 @@ __all__ = [
     "ValidationError",
     "Vocabulary",
     "compile_automaton",
+    "decode_batch",
     "execute_tool_call",
     "generate",
     "generate_tool_calls",

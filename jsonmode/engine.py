@@ -62,7 +62,11 @@ class Engine:
         *,
         compile_options: dict[str, Any] | None = None,
         cache_dir: str | None = None,
+        backend: str = "auto",
     ) -> None:
+        if backend not in ("auto", "jsonmode", "hf"):
+            raise ValueError(f"backend must be 'auto', 'jsonmode' or 'hf', not {backend!r}")
+        self.backend = backend
         self.model = model
         self.tokenizer = tokenizer
         self.compile_options = dict(compile_options or {})
@@ -184,14 +188,33 @@ class Engine:
             raise BatchGenerationError(results)
         return [r.value for r in results]
 
+    def _use_own_loop(self) -> bool:
+        if self.backend == "auto":
+            return next(self.model.parameters()).device.type == "cuda"
+        return self.backend == "jsonmode"
+
     def _decode(
         self, ta: TokenAutomaton, texts: list[str], *, max_new_tokens: int, temperature: float, top_p: float,
         seed: int | None,
     ) -> list[tuple[list[int], int, str | None]]:
-        """HF ``generate`` + our processor; returns (generated ids without EOS, final state, error) per row."""
+        """Constrained decoding; returns (generated ids without EOS, final state, error) per row.
+
+        ``backend="auto"`` runs our own batched loop (static KV cache, CUDA graphs, masks on
+        the device: :mod:`jsonmode.decode`) on CUDA and HF ``generate`` + the logits
+        processor elsewhere; ``"jsonmode"`` / ``"hf"`` force one.
+        """
         from transformers import LogitsProcessorList
 
         enc = self._encode(texts)
+        if self._use_own_loop():
+            from .decode import decode_batch
+
+            with self._lock, torch.inference_mode():
+                return decode_batch(
+                    self.model, enc["input_ids"], enc["attention_mask"], ta, max_new_tokens=max_new_tokens,
+                    temperature=temperature, top_p=top_p, seed=seed,
+                    eos_ids=[int(e) for e in self.vocab.eos_ids], pad_id=self.tokenizer.pad_token_id,
+                )
         proc = JsonLogitsProcessor(ta)
         if seed is not None:
             torch.manual_seed(seed)
