@@ -88,8 +88,8 @@ class Graph(Node):
     edges: tuple[tuple[int, int, Node], ...]
 
 
-def graph_is_empty(g: Graph) -> bool:
-    """No path from start to a final node over edges that are not NEVER."""
+def graph_alive(g: Graph) -> set[int]:
+    """Nodes with a path to a final node over edges that are not NEVER."""
     alive = set(g.finals)
     changed = True
     while changed:
@@ -98,7 +98,11 @@ def graph_is_empty(g: Graph) -> bool:
             if v in alive and u not in alive and x is not NEVER:
                 alive.add(u)
                 changed = True
-    return g.start not in alive
+    return alive
+
+
+def graph_is_empty(g: Graph) -> bool:
+    return g.start not in graph_alive(g)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -440,14 +444,7 @@ class _Glushkov:
 
     def _graph(self, g: Graph) -> Walk:
         # keep only edges into nodes that can still reach a final node: no dead ends
-        alive = set(g.finals)
-        changed = True
-        while changed:
-            changed = False
-            for u, v, x in g.edges:
-                if v in alive and u not in alive and x is not NEVER:
-                    alive.add(u)
-                    changed = True
+        alive = graph_alive(g)
         if g.start not in alive:
             return False, _NONE, _NONE
         edges = [(u, v, x) for u, v, x in g.edges if v in alive and u in alive and x is not NEVER]
