@@ -59,7 +59,7 @@ class CompileOptions:
     whitespace: str = "default"  # "default" (json.dumps: ", " and ": "), "compact" ("," ":"), "flexible"
     max_whitespace: int = 8  # longest whitespace run in "flexible" mode
     max_recursion_depth: int = 3  # times one $ref may be re-entered on a path
-    any_depth: int = 6  # nesting depth of values the schema leaves free ({} / true)
+    any_depth: int = 4  # nesting depth of values the schema leaves free ({} / true)
     additional_properties: bool = True  # default when a schema omits additionalProperties
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
     max_states: int = 200_000
@@ -154,7 +154,9 @@ class _Ctx:
         with _ANY_LOCK:
             lazy = _ANY_CACHE.get(key)
             if lazy is None:
-                lazy = fsm.LazyDFA(self._any_node(d))
+                # shared by every schema and grown on demand: bounded by its full size
+                # (about 48k states at depth 4), not by one schema's max_states
+                lazy = fsm.LazyDFA(self._any_node(d), max_states=2_000_000)
                 _ANY_CACHE[key] = lazy
         return fsm.DfaNode(lazy)
 
