@@ -65,6 +65,7 @@ class CompileOptions:
     max_states: int = 200_000
     precompute_states: int = 3_000  # eager masks when the DFA has at most this many states
     disk_cache_states: int = 20_000  # automata up to this size are written to cache_dir
+    eager_states: int = 10_000  # limit of eagerly built operands of allOf intersections
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -266,10 +267,17 @@ class _Ctx:
             else:
                 merged = m
         node = self.node(merged, ptr)
+        lim = min(self.opts.eager_states, self.opts.max_states)
         for part, pptr in leftovers:
             # text-level intersection is sound: a text in both languages is an instance of both
-            node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self.node(part, pptr)),
-                                          max_states=self.opts.max_states))
+            try:
+                node = dfa_node(fsm.intersect(fsm.compile_dfa(node, max_states=lim),
+                                              fsm.compile_dfa(self.node(part, pptr), max_states=lim),
+                                              max_states=self.opts.max_states))
+            except AutomatonTooLarge:
+                self.issue(pptr, "allOf", f"allOf branches that do not merge need an automaton intersection "
+                           f"larger than eager_states={lim}")
+                return NEVER
         return node
 
     def _any_one_of(self, schema: dict[str, Any], ptr: str) -> Node:
