@@ -196,6 +196,24 @@ class TokenAutomaton:
             row = self._row_of[state]
         return self._masks[row]
 
+    def ensure_masks(self, states: Iterable[int]) -> None:
+        """Compute the masks still missing for ``states`` (negative row markers are skipped)."""
+        row_of = self._row_of
+        need = [s for s in states if s > 0 and row_of[s] < 0]
+        if need:
+            self.precompute(need)
+
+    @property
+    def eos_words(self) -> np.ndarray:
+        """Packed mask allowing only the EOS tokens (rows that finished or failed)."""
+        words = self.__dict__.get("_eos_words")
+        if words is None:
+            eos = np.zeros(self.num_words * _WORD_BITS, bool)
+            eos[self._eos] = True
+            words = np.packbits(eos, bitorder="little").view(np.int32)
+            self.__dict__["_eos_words"] = words
+        return words
+
     def mask_table(self) -> tuple[np.ndarray, np.ndarray]:
         """(row_of_state, masks) for every state computed so far; used by GPU mirrors."""
         return self._row_of, self._masks[: self._n_rows]

@@ -78,9 +78,6 @@ class DeviceAutomaton:
         live[dead] = False
         self.complete = bool(small and row_of.shape[0] >= n_rows_full and (row_of[:n_rows_full][live] >= 0).all())
 
-        eos = np.zeros(ta.num_words * 32, bool)
-        eos[ta.eos_ids] = True
-        self._eos_words = np.packbits(eos, bitorder="little").view(np.int32)
 
         t = ta.tables
         V = int(t.lengths.shape[0])
@@ -109,7 +106,7 @@ class DeviceAutomaton:
             if (uniq.shape[0] + 1) * row_bytes > max_table_bytes:
                 self.complete = False
         if self.complete:
-            table = np.concatenate([uniq, self._eos_words[None, :]], axis=0)
+            table = np.concatenate([uniq, ta.eos_words[None, :]], axis=0)
             eos_row = table.shape[0] - 1
             rows = np.full(n_rows_full + 1, eos_row, np.int32)
             rows[:n_rows_full][live] = inv[row_of[:n_rows_full][live]]
@@ -121,7 +118,7 @@ class DeviceAutomaton:
             self._host_rows: dict[int, int] = {}
             self._cap = 64
             self.masks = torch.zeros((self._cap, ta.num_words), dtype=torch.int32, device=dev)
-            self.masks[0] = torch.from_numpy(self._eos_words.copy()).to(dev)
+            self.masks[0] = torch.from_numpy(ta.eos_words.copy()).to(dev)
             self.n_rows = 1
             self.row_of = torch.zeros(0, dtype=torch.int32, device=dev)
         self._banned: torch.Tensor | None = None
@@ -133,9 +130,7 @@ class DeviceAutomaton:
         """Device row index per host state (-1/-2 = EOS-only), uploading new rows once."""
         ta = self.automaton
         with self._lock:
-            need = [s for s in states if s >= 0 and ta._row_of[s] < 0]
-            if need:
-                ta.precompute(need)
+            ta.ensure_masks(states)
             row_of, masks = ta.mask_table()
             idx = []
             new: list[int] = []

@@ -40,16 +40,11 @@ class DeviceMaskTable:
         self.device = device
         self._rows = 0
         self._table = torch.zeros((0, automaton.num_words), dtype=torch.int32, device=device)
-        # row 0..: automaton rows; extra rows appended: EOS-only mask
-        eos = np.zeros(automaton.num_words * 32, bool)
-        eos[automaton.eos_ids] = True
-        self._eos_only = torch.from_numpy(np.packbits(eos, bitorder="little").view(np.int32).copy()).to(device)
+        self._eos_only = torch.from_numpy(automaton.eos_words.copy()).to(device)
 
     def rows_for(self, states: list[int]) -> torch.Tensor:
         ta = self.automaton
-        need = [s for s in states if s >= 0 and ta._row_of[s] < 0]
-        if need:
-            ta.precompute(need)
+        ta.ensure_masks(states)
         row_of, masks = ta.mask_table()
         if masks.shape[0] > self._rows:
             new = torch.from_numpy(np.ascontiguousarray(masks[self._rows :])).to(self.device)
@@ -79,7 +74,6 @@ class JsonLogitsProcessor(LogitsProcessor):
         self._tables: dict[torch.device, DeviceMaskTable] = {}
         self._eos = set(int(e) for e in automaton.eos_ids.tolist())
         self._batch_size = batch_size
-        self._eos_words: np.ndarray | None = None
 
     def reset(self) -> None:
         self.states = []
@@ -114,17 +108,11 @@ class JsonLogitsProcessor(LogitsProcessor):
     def _host_words(self) -> np.ndarray:
         """(B, W) packed masks of the current states, from the automaton's own table."""
         ta = self.automaton
-        need = [s for s in self.states if s >= 0 and ta._row_of[s] < 0]
-        if need:
-            ta.precompute(need)
+        ta.ensure_masks(self.states)
         row_of, masks = ta.mask_table()
-        if self._eos_words is None:
-            eos = np.zeros(ta.num_words * 32, bool)
-            eos[ta.eos_ids] = True
-            self._eos_words = np.packbits(eos, bitorder="little").view(np.int32)
         out = np.empty((len(self.states), ta.num_words), np.int32)
         for r, s in enumerate(self.states):
-            out[r] = masks[row_of[s]] if s >= 0 else self._eos_words
+            out[r] = masks[row_of[s]] if s >= 0 else ta.eos_words
         return out
 
     def apply(self, scores: torch.Tensor) -> torch.Tensor:
