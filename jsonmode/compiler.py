@@ -63,7 +63,6 @@ class CompileOptions:
     additional_properties: bool = True  # default when a schema omits additionalProperties
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
     max_states: int = 200_000
-    precompute_states: int = 3_000  # eager masks when the DFA has at most this many states
     disk_cache_states: int = 20_000  # automata up to this size are written to cache_dir
     eager_states: int = 10_000  # limit of eagerly built operands of allOf intersections
     extra: dict[str, Any] = field(default_factory=dict)
@@ -361,25 +360,11 @@ class _Ctx:
                 self.issue(ptr + "/enum", "enum", "enum must be an array")
                 return NEVER
         rest = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
-        lits = []
-        for v in values:
-            try:
-                forms = {self.dumps(v)}
-            except ValueError:
-                continue  # NaN/inf are not JSON
-            if isinstance(v, float) and v.is_integer() and abs(v) < 2**63:
-                forms.add(self.dumps(int(v)))
-            elif isinstance(v, int) and not isinstance(v, bool):
-                forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
-            lits.extend(lit(f) for f in sorted(forms))
+        lits = [lit(f) for v in values for f in sorted(self._value_forms(v))]
         if rest:  # the other keywords still apply: keep only the values they admit (checked on values)
             keep = self._filter_values(values, rest)
             if keep is not None:
-                values = keep
-                lits = []
-                for v in values:
-                    lits.extend(lit(f) for f in sorted(self._value_forms(v)))
-                return alt_list(lits)
+                return alt_list(lit(f) for v in keep for f in sorted(self._value_forms(v)))
         node = alt_list(lits)
         if rest and node is not NEVER:
             node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
@@ -387,6 +372,7 @@ class _Ctx:
         return node
 
     def _value_forms(self, v: Any) -> set[str]:
+        """Spellings of one enum/const value: 1 and 1.0 are the same JSON number.  NaN/inf: none."""
         try:
             forms = {self.dumps(v)}
         except ValueError:
