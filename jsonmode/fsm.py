@@ -246,7 +246,7 @@ class DFA:
     def is_accepting(self, s: int) -> bool:
         return bool(self.accept[s])
 
-    def row(self, s: int) -> np.ndarray:
+    def row(self, s: int | slice) -> np.ndarray:
         """Transitions of ``s`` over raw symbols (-1 = dead)."""
         rows = self.__dict__.get("_rows")
         if rows is None:
@@ -266,13 +266,10 @@ class DFA:
         if self._full is not None and self._full.shape[1] == n:
             return self._full
         S = self.num_states
-        cm = np.full(n, -1, dtype=np.int64)
-        k = min(n, self.num_symbols)
-        cm[:k] = self.classmap[:k]
-        t = np.concatenate([self.trans, np.full((S, 1), -1, np.int32)], axis=1)  # column C = dead
-        table = t[:, np.where(cm >= 0, cm, t.shape[1] - 1)]
-        table = np.where(table < 0, S, table).astype(np.int32)
-        table = np.concatenate([table, np.full((1, n), S, np.int32)], axis=0)
+        rows = self.row(slice(None))  # (S, num_symbols), -1 = dead
+        table = np.full((S + 1, n), S, np.int32)
+        k = min(n, rows.shape[1])
+        table[:S, :k] = np.where(rows[:, :k] < 0, S, rows[:, :k])
         self._full = table
         return table
 
