@@ -118,6 +118,8 @@ def sample_texts(dfa: DFA, n: int, *, seed: int = 0, max_len: int = 300, p_stop:
                 break
             if len(buf) >= max_len // 2:
                 moves = [(c, t) for c, t in moves if dist[t] < dist[s]]
+                if not moves:  # only at an accepting state (distance 0): past the soft length, stop here
+                    break
             c, t = rng.choice(moves)
             buf.append(int(rng.choice(syms[c].tolist())))
             s = t

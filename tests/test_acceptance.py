@@ -11,7 +11,6 @@ import os
 import time
 
 import pytest
-import torch
 from conftest import load_shared_tokenizer
 
 from jsonmode import Engine
@@ -23,9 +22,8 @@ BATCH = 25
 
 
 @pytest.mark.slow
-def test_200_sampled_characters_all_valid() -> None:
+def test_200_sampled_characters_all_valid(torch_one_thread: None) -> None:
     tok = load_shared_tokenizer("hermes-2-pro-llama-3")
-    torch.set_num_threads(1)
     engine = Engine(tiny_llama(tok, extra_columns=32), tok)
     assert engine.vocab.logits_width == 128288
     prompt = "Please return a json object to represent Goku from the anime Dragon Ball Z"

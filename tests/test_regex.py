@@ -7,8 +7,8 @@ import json
 import random
 import re
 
-import numpy as np
 import pytest
+from automata_helpers import sample_texts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -37,38 +37,6 @@ SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[Healt
 
 def quoted(pattern: str | None = None, lo: int = 0, hi: int | None = None) -> DFA:
     return compile_dfa(seq(lit('"'), string_content(pattern, lo, hi), lit('"')))
-
-
-def sample(d: DFA, rng: random.Random, soft_max: int = 40) -> bytes:
-    """A random accepted string: random live transitions, then the shortest way to accept."""
-    d = d.trim()
-    S, C = d.trans.shape
-    members = [np.nonzero(d.classmap == c)[0].tolist() for c in range(C)]
-    dist = np.where(d.accept, 0, 10**9)
-    for _ in range(S):
-        nxt = np.where(d.trans >= 0, dist[np.where(d.trans >= 0, d.trans, 0)] + 1, 10**9).min(
-            axis=1, initial=10**9
-        )
-        new = np.minimum(dist, nxt)
-        if (new == dist).all():
-            break
-        dist = new
-    out = bytearray()
-    st_ = 0
-    while True:
-        if d.accept[st_] and (len(out) >= soft_max or rng.random() < 0.15):
-            return bytes(out)
-        cls = [c for c in range(C) if d.trans[st_, c] >= 0 and members[c]]
-        if not cls:
-            return bytes(out)
-        if len(out) >= soft_max:
-            cls = [min(cls, key=lambda c: dist[d.trans[st_, c]])]
-        c = rng.choice(cls)
-        out.append(rng.choice(members[c]))
-        st_ = int(d.trans[st_, c])
-
-
-# --------------------------------------------------------------------------- parser
 
 
 def test_parse_basic_ast() -> None:
@@ -360,8 +328,7 @@ def test_generated_strings_decode_and_match(pats: tuple, lo: int, hi: int | None
     d = compile_dfa(string_content(ecma, lo, hi))
     if d.trim().is_empty():
         return
-    for _ in range(5):
-        raw = sample(d, rng)
+    for raw in sample_texts(d, 5, seed=rng.randrange(2**32), max_len=80):
         value = json.loads(b'"' + raw + b'"')
         assert lo <= len(value) and (hi is None or len(value) <= hi), (raw, value)
         if py is not None:
@@ -369,8 +336,6 @@ def test_generated_strings_decode_and_match(pats: tuple, lo: int, hi: int | None
 
 
 def test_free_string_samples_decode() -> None:
-    rng = random.Random(1)
     d = compile_dfa(string_content())
-    for _ in range(200):
-        raw = sample(d, rng, soft_max=30)
+    for raw in sample_texts(d, 200, seed=1, max_len=60):
         json.loads(b'"' + raw + b'"')

@@ -137,18 +137,7 @@ def hermes_vocab(hermes: Any) -> Vocabulary:
 
 
 @pytest.fixture(scope="module")
-def one_thread() -> Any:
-    """The tiny model gains nothing from threads; on shared cores they cost 5-10x."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def engine(hermes: Any, one_thread: Any) -> Engine:
+def engine(hermes: Any, torch_one_thread: Any) -> Engine:
     from jsonmode.tiny import tiny_llama
 
     return Engine(tiny_llama(hermes, extra_columns=32), hermes)
@@ -561,7 +550,7 @@ def _biased_engine(tok: Any, token: str, bias: float) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def biased_engine(hermes: Any, one_thread: Any) -> Engine:
+def biased_engine(hermes: Any, torch_one_thread: Any) -> Engine:
     return _biased_engine(hermes, "<tool_call>", 12.0)
 
 
