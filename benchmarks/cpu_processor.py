@@ -20,6 +20,7 @@ import argparse
 import json
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -43,24 +44,45 @@ def _median(xs: list[float]) -> float:
     return statistics.median(xs) if xs else float("nan")
 
 
+def _per_step_us(batches: list[int], reps: int, n_steps: int,
+                 setup: Callable[[int], tuple[Callable[[int], Any], Callable[[int], Any]]]) -> dict[str, float]:
+    """Mean µs per step at each batch size; ``setup(b)`` gives (timed ``step(i)``, untimed ``after(i)``).
+
+    The first repetition is not counted: it warms every engine's caches alike.
+    """
+    out: dict[str, float] = {}
+    for b in batches:
+        times = []
+        for rep in range(reps + 1):
+            step, after = setup(b)
+            total = 0.0
+            for i in range(n_steps):
+                t0 = time.perf_counter()
+                step(i)
+                total += time.perf_counter() - t0
+                after(i)
+            if rep:
+                times.append(total / n_steps * 1e6)
+        out[f"step_us_b{b}"] = _median(times)
+    return out
+
+
 # ----------------------------------------------------------------------------- jsonmode
 
 
 def bench_jsonmode(tok: Any, schema: dict, ids: list[int], batches: list[int], reps: int) -> dict[str, Any]:
     from jsonmode import automaton as A
+    from jsonmode import compiler
     from jsonmode.processor import JsonLogitsProcessor
     from jsonmode.vocab import Vocabulary
 
     vocab = Vocabulary.from_tokenizer(tok)
-    A.token_tables(vocab)  # per-vocabulary set-up, like the peers' tokenizer info
     out: dict[str, Any] = {}
     compiles, firsts = [], []
     for _ in range(reps):
         A._CACHE.clear()
         A._TABLES.clear()
-        A.token_tables(vocab)
-        from jsonmode import compiler
-
+        A.token_tables(vocab)  # per-vocabulary set-up, like the peers' tokenizer info (untimed)
         compiler._ANY_CACHE.clear()
         t0 = time.perf_counter()
         ta = A.compile_automaton(schema, vocab, additional_properties=False)
@@ -74,24 +96,20 @@ def bench_jsonmode(tok: Any, schema: dict, ids: list[int], batches: list[int], r
     out["compile_ms"] = compiles[0]
     out["first_mask_ms"] = firsts[0]
     out["compile_warm_ms"] = _median(compiles[1:]) if len(compiles) > 1 else compiles[0]
-    # warm masks along the path once (steady state: masks cached, as in batch extraction jobs)
-    for b in batches:
-        times = []
-        for rep in range(reps + 1):
-            proc = JsonLogitsProcessor(ta)
-            inp = torch.zeros((b, 1), dtype=torch.long)
-            scores = torch.zeros((b, vocab.size))
-            step_t = []
-            for i in range(len(ids) + 1):
-                t0 = time.perf_counter()
-                proc(inp, scores)
-                step_t.append(time.perf_counter() - t0)
-                if i < len(ids):
-                    inp = torch.cat([inp, torch.full((b, 1), ids[i], dtype=torch.long)], dim=1)
-                scores.zero_()
-            if rep:  # first repetition warms the masks
-                times.append(sum(step_t) / len(step_t) * 1e6)
-        out[f"step_us_b{b}"] = _median(times)
+
+    def setup(b: int) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+        proc = JsonLogitsProcessor(ta)
+        scores = torch.zeros((b, vocab.size))
+        inp = [torch.zeros((b, 1), dtype=torch.long)]
+
+        def after(i: int) -> None:
+            if i < len(ids):
+                inp[0] = torch.cat([inp[0], torch.full((b, 1), ids[i], dtype=torch.long)], dim=1)
+            scores.zero_()
+
+        return (lambda i: proc(inp[0], scores)), after
+
+    out.update(_per_step_us(batches, reps, len(ids) + 1, setup))
     return out
 
 
@@ -119,26 +137,22 @@ def bench_xgrammar(tok: Any, schema: dict, ids: list[int], batches: list[int], r
         firsts.append((t2 - t1) * 1e3)
     out["compile_ms"] = _median(compiles)
     out["first_mask_ms"] = _median(firsts)
-    for b in batches:
-        times = []
-        for rep in range(reps + 1):
-            ms = [xgr.GrammarMatcher(cg) for _ in range(b)]
-            bm = xgr.allocate_token_bitmask(b, info.vocab_size)
-            scores = torch.zeros((b, info.vocab_size))
-            step_t = []
-            for i in range(len(ids) + 1):
-                t0 = time.perf_counter()
-                if i:
-                    for m in ms:
-                        m.accept_token(ids[i - 1])
-                for r, m in enumerate(ms):
-                    m.fill_next_token_bitmask(bm, r)
-                xgr.apply_token_bitmask_inplace(scores, bm)
-                step_t.append(time.perf_counter() - t0)
-                scores.zero_()
-            if rep:  # the first repetition warms caches, as for jsonmode
-                times.append(sum(step_t) / len(step_t) * 1e6)
-        out[f"step_us_b{b}"] = _median(times)
+    def setup(b: int) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+        ms = [xgr.GrammarMatcher(cg) for _ in range(b)]
+        bm = xgr.allocate_token_bitmask(b, info.vocab_size)
+        scores = torch.zeros((b, info.vocab_size))
+
+        def step(i: int) -> None:
+            if i:
+                for m in ms:
+                    m.accept_token(ids[i - 1])
+            for r, m in enumerate(ms):
+                m.fill_next_token_bitmask(bm, r)
+            xgr.apply_token_bitmask_inplace(scores, bm)
+
+        return step, lambda i: scores.zero_()
+
+    out.update(_per_step_us(batches, reps, len(ids) + 1, setup))
     return out
 
 
@@ -165,26 +179,22 @@ def bench_llguidance(tok: Any, schema: dict, ids: list[int], batches: list[int],
         firsts.append((t2 - t1) * 1e3)
     out["compile_ms"] = _median(compiles)
     out["first_mask_ms"] = _median(firsts)
-    for b in batches:
-        times = []
-        for rep in range(reps + 1):
-            ms = [llguidance.LLMatcher(lt, g, log_level=0) for _ in range(b)]
-            bm = llguidance.torch.allocate_token_bitmask(b, lt.vocab_size)
-            scores = torch.zeros((b, lt.vocab_size))
-            step_t = []
-            for i in range(len(ids) + 1):
-                t0 = time.perf_counter()
-                if i:
-                    for m in ms:
-                        m.consume_token(ids[i - 1])
-                for r, m in enumerate(ms):
-                    llguidance.torch.fill_next_token_bitmask(m, bm, r)
-                llguidance.torch.apply_token_bitmask_inplace(scores, bm)
-                step_t.append(time.perf_counter() - t0)
-                scores.zero_()
-            if rep:  # the first repetition warms caches, as for jsonmode
-                times.append(sum(step_t) / len(step_t) * 1e6)
-        out[f"step_us_b{b}"] = _median(times)
+    def setup(b: int) -> tuple[Callable[[int], Any], Callable[[int], Any]]:
+        ms = [llguidance.LLMatcher(lt, g, log_level=0) for _ in range(b)]
+        bm = llguidance.torch.allocate_token_bitmask(b, lt.vocab_size)
+        scores = torch.zeros((b, lt.vocab_size))
+
+        def step(i: int) -> None:
+            if i:
+                for m in ms:
+                    m.consume_token(ids[i - 1])
+            for r, m in enumerate(ms):
+                llguidance.torch.fill_next_token_bitmask(m, bm, r)
+            llguidance.torch.apply_token_bitmask_inplace(scores, bm)
+
+        return step, lambda i: scores.zero_()
+
+    out.update(_per_step_us(batches, reps, len(ids) + 1, setup))
     return out
 
 
