@@ -45,7 +45,8 @@ class _TokenTables:
     by_first: np.ndarray  # int32 token ids sorted by first symbol (length > 0 only)
     first_start: np.ndarray  # int64 (n_sym + 1,) offsets into by_first
     first_sorted: np.ndarray  # first symbol of each token in by_first order
-    byteset: np.ndarray  # uint64 (V, 4): bitset of byte values used by each token
+    first: np.ndarray  # int64 (V,): first symbol of each token (n_sym when empty)
+    tail_bytes: np.ndarray  # uint64 (V, 4): bitset of the byte values after each token's first symbol
     has_special: np.ndarray  # bool (V,): token is a special-symbol token
     has_quote: np.ndarray  # bool (V,): token contains '"' or is a special symbol
     token_syms: list[Any]  # per-token bytes (or symbol tuple for specials) for cheap CPU advance
@@ -98,15 +99,20 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     counts = np.bincount(first, minlength=n_sym + 1)
     first_start = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     by_first = by_first[: first_start[n_sym]]
-    # byte bitsets: 4 x 64-bit words (one bool matrix, packed)
+    # bitsets of the bytes after the first: 4 x 64-bit words (one bool matrix, packed)
     owner = np.repeat(np.arange(V), lengths)
-    present = np.zeros((V, 256), bool)
     is_byte = buf < 256
-    present[owner[is_byte], buf[is_byte]] = True
-    byteset = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
-    has_quote = present[:, 0x22] | has_special
+    has_quote = np.zeros(V, bool)
+    has_quote[owner[is_byte & (buf == 0x22)]] = True
+    has_quote |= has_special
+    tail = is_byte.copy()
+    tail[offsets[lengths > 0]] = False
+    present = np.zeros((V, 256), bool)
+    present[owner[tail], buf[tail]] = True
+    tail_bytes = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
-                          byteset, has_special, has_quote, token_syms, n_sym, int(lengths.max(initial=1)))
+                          first, tail_bytes, has_special, has_quote, token_syms, n_sym,
+                          int(lengths.max(initial=1)))
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -299,30 +305,18 @@ class TokenAutomaton:
         walk_tok: list[np.ndarray] = []
         walk_row: list[np.ndarray] = []
         for r, s in enumerate(states.tolist()):
-            row = self._full[s, : t.n_sym]
-            live = np.flatnonzero(row != dead)
-            if not live.size:
-                continue
-            starts, ends = t.first_start[live], t.first_start[live + 1]
-            total = int((ends - starts).sum())
-            if total == 0:
-                continue
-            if live.size <= 24:
-                cand = np.concatenate([t.by_first[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
-            else:
-                livemask = np.zeros(t.n_sym + 1, bool)
-                livemask[live] = True
-                cand = t.by_first[livemask[t.first_sorted]]
-            if total > _BULK_THRESHOLD:
-                sig = self._signature(s)
-                if sig is not None:
-                    interior = t.interior.get(sig)
-                    if interior is None:
-                        interior = self._interior_mask(s, cand[~t.has_quote[cand]])
-                        t.interior[sig] = interior
+            cand = self._candidates(s)
+            if cand.size > _BULK_THRESHOLD:
+                interior = self._interior(s, cand)
+                if interior is not None:
                     allowed[r, : interior.size] |= interior
                     cand = cand[t.has_quote[cand]]
                 else:
+                    sel, interior = self._head_interior(s, cand)
+                    if sel is not None:
+                        ids = cand[sel]
+                        allowed[r, ids] = interior[ids]
+                        cand = cand[~sel]
                     ok, cand = self._chain_bulk(s, cand)
                     allowed[r, ok] = True
             walk_state.append(np.full(cand.size, s, np.int32))
@@ -341,7 +335,64 @@ class TokenAutomaton:
             allowed[:, self.width :] = False
         return np.packbits(allowed, axis=1, bitorder="little").view(np.int32)
 
-    def _signature(self, s: int, limit: int = 24) -> bytes | None:
+    def _candidates(self, s: int) -> np.ndarray:
+        """Tokens whose first symbol is live from ``s`` (grouped by first symbol, no walk)."""
+        t = self.tables
+        live = np.flatnonzero(self._full[s, : t.n_sym] != self._dead)
+        if not live.size:
+            return t.by_first[:0]
+        if live.size <= 24:
+            starts, ends = t.first_start[live], t.first_start[live + 1]
+            return np.concatenate([t.by_first[a:b] for a, b in zip(starts.tolist(), ends.tolist(), strict=True)])
+        livemask = np.zeros(t.n_sym + 1, bool)
+        livemask[live] = True
+        return t.by_first[livemask[t.first_sorted]]
+
+    def _interior(self, s: int, cand: np.ndarray | None = None) -> np.ndarray | None:
+        """Allowed quote-free tokens from ``s`` (bool over the vocabulary), shared by signature.
+
+        None when the quote-free part reachable from ``s`` is too big to have a signature.
+        """
+        sig = self._signature(s)
+        if sig is None:
+            return None
+        t = self.tables
+        interior = t.interior.get(sig)
+        if interior is None:
+            if cand is None:
+                cand = self._candidates(s)
+            interior = self._interior_mask(s, cand[~t.has_quote[cand]])
+            t.interior[sig] = interior
+        return interior
+
+    def _head_interior(self, s: int, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+        """Settle the tokens of ``s`` that agree with a successor string interior.
+
+        The start of a key in an open object branches on the first letters of the declared
+        names and otherwise enters a plain string ``c1``.  A quote-free token whose first byte
+        takes ``s`` to ``c1`` *and* loops on ``c1`` walks exactly as it would from ``c1``, so it
+        is allowed iff ``c1``'s (shared, cached) interior mask allows it.  Returns (selector
+        over ``cand``, that interior mask), or (None, empty) when ``s`` has no such successor.
+        """
+        dead = self._dead
+        t = self.tables
+        row = self._full[s, :256]
+        vals, counts = np.unique(row[row != dead], return_counts=True)
+        none = (None, t.has_quote[:0])
+        if not vals.size:
+            return none
+        c1 = int(vals[np.argmax(counts)])
+        self._ensure(np.array([c1]))
+        via = np.zeros(t.n_sym + 1, bool)
+        via[:256] = (row == c1) & (self._full[c1, :256] == c1)
+        if via.sum() < 32:
+            return none
+        interior = self._interior(c1)
+        if interior is None:
+            return none
+        return via[t.first[cand]] & ~t.has_quote[cand], interior
+
+    def _signature(self, s: int, limit: int = 80) -> bytes | None:
         """Canonical form of the part of the DFA reachable from ``s`` without reading '"'.
 
         Two states with equal signatures allow exactly the same tokens among those
@@ -390,23 +441,29 @@ class TokenAutomaton:
     def _chain_bulk(self, s: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Settle most tokens of a large state without walking them.
 
-        Follow the DFA from ``s`` on the byte set B whose bytes all move each state
-        of the chain to one common next state (B shrinks as needed).  Every token
-        spelled with B alone then ends at ``chain[len(token)]``: allowed iff that is
-        alive.  Free-string states give a self-loop; length-bounded strings give a
-        counter.  Returns (allowed token ids, tokens still to walk).
+        The first byte set B0 takes ``s`` to its most common successor ``c1``; from there
+        follow the DFA on the byte set B whose bytes all move each state of the chain to
+        one common next state (B shrinks as needed).  Every token spelled B0 B* then ends
+        at ``chain[len(token)]``: allowed iff that is alive.  Free-string states give a
+        self-loop, length-bounded strings a counter, and the start of a key in an open
+        object (declared names branch off on their first letters, then any string) a
+        one-step head before the loop.  Returns (allowed token ids, tokens still to walk).
         """
         dead = self._dead
-        Lmax = int(self.tables.max_len)
+        t = self.tables
+        Lmax = int(t.max_len)
         lazy = self.lazy
         row = lazy.table[s, :256]
         vals, counts = np.unique(row[row != dead], return_counts=True)
         if not vals.size:
             return cand[:0], cand
         cur = int(vals[np.argmax(counts)])
-        B = row == cur
+        B0 = row == cur
+        if B0.sum() < 32:
+            return cand[:0], cand
         chain = np.full(Lmax + 1, dead, np.int64)
         chain[0] = s
+        B: np.ndarray | None = None
         for k in range(1, Lmax + 1):
             chain[k] = cur
             if cur == dead:
@@ -414,29 +471,35 @@ class TokenAutomaton:
             if not lazy.expanded[cur]:
                 lazy.expand([cur])
             r = lazy.table[cur, :256]
-            vals, counts = np.unique(r[B], return_counts=True)
+            vals, counts = np.unique(r[r != dead] if B is None else r[B], return_counts=True)
+            if not vals.size:
+                return cand[:0], cand
             nxt = int(vals[np.argmax(counts)])
-            nb = B & (r == nxt)
-            if nxt == cur and nb.sum() == B.sum():  # fixed point: the chain loops here forever
+            nb = r == nxt if B is None else B & (r == nxt)
+            if nxt == cur and B is not None and nb.sum() == B.sum():  # fixed point: loops here forever
                 chain[k + 1:] = cur
                 break
             B = nb
             cur = nxt
             if B.sum() < 32:
                 return cand[:0], cand
-        inside = self._loop_tokens(B)[cand]
+        if B is None:
+            return cand[:0], cand
+        head = np.zeros(t.n_sym + 1, bool)
+        head[:256] = B0
+        inside = head[t.first[cand]] & self._tail_tokens(B)[cand]
         ids = cand[inside]
-        ok = ids[chain[self.tables.lengths[ids]] != dead]
+        ok = ids[chain[t.lengths[ids]] != dead]
         return ok, cand[~inside]
 
-    def _loop_tokens(self, loops: np.ndarray) -> np.ndarray:
-        """Tokens made only of bytes in ``loops`` (cached: string states share one loop set)."""
+    def _tail_tokens(self, loops: np.ndarray) -> np.ndarray:
+        """Tokens whose bytes after the first all lie in ``loops`` (cached per byte set)."""
         key = np.packbits(loops, bitorder="little").tobytes()
         hit = self._inside_cache.get(key)
         if hit is None:
             lw = np.frombuffer(key, np.uint64)
             t = self.tables
-            hit = ~(t.byteset & ~lw).any(axis=1) & ~t.has_special & (t.lengths > 0)
+            hit = ~(t.tail_bytes & ~lw).any(axis=1) & ~t.has_special & (t.lengths > 0)
             self._inside_cache[key] = hit
         return hit
 

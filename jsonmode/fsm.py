@@ -512,6 +512,8 @@ class LazyDFA:
         self.n_sym = max(width, n_sym or 0)
         self.max_states = max_states
         self._label_arr: dict[int, np.ndarray] = {}
+        self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
+        self._inst_cm: dict[int, np.ndarray] = {}  # instance -> its classmap, -1 -> dead column
         self._ids: dict[frozenset[int], int] = {}
         self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
         cap = 64
@@ -638,6 +640,12 @@ class LazyDFA:
                 self.expanded[s] = True
                 continue
             items = list(F)
+            if len(items) == 1 and items[0] >= INST:
+                # inside one embedded automaton (a string with a pattern or format, a $ref):
+                # mirror its row; most states of big schemas are of this kind
+                self.table[s] = self._instance_row(items[0])
+                self.expanded[s] = True
+                continue
             if len(items) <= 8 and all(c < INST for c in items):
                 # fast path (literal text, keys, punctuation): disjoint labels need no grouping
                 acc = 0
@@ -681,6 +689,39 @@ class LazyDFA:
                     tgt[u] = self._state(frozenset(codes.tolist()))
             self.table[s] = tgt[inv]
             self.expanded[s] = True
+
+    def _instance_row(self, code: int) -> np.ndarray:
+        """Row of a state made of a single embedded-automaton position (vectorised, cached ids)."""
+        inst = (code >> 32) & ((1 << 28) - 1)
+        a = self.instances[inst]
+        inner = code & _LOW
+        if isinstance(a, DFA):  # work per symbol class, spread over symbols at the end
+            r = a.trans[inner]
+            cm = self._inst_cm.get(inst)
+            if cm is None:
+                cm = np.where(a.classmap >= 0, a.classmap, a.trans.shape[1])[: self.n_sym]
+                self._inst_cm[inst] = cm
+        else:
+            r = a.row(inner)[: self.n_sym]
+            cm = None
+        ids = self._inst_ids.get(inst)
+        top = int(r.max(initial=-1))
+        if ids is None or ids.shape[0] <= top:
+            grown = np.full(max(top + 1, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int64)
+            if ids is not None:
+                grown[: ids.shape[0]] = ids
+            ids = self._inst_ids[inst] = grown
+        base = PAIR | (inst << 32)
+        for u in set(r.tolist()):
+            if u >= 0 and ids[u] < 0:
+                ids[u] = self._state(frozenset((base | u,)))
+        vals = np.where(r >= 0, ids[r], 0)
+        row = np.zeros(self.n_sym, np.int32)
+        if cm is None:
+            row[: vals.shape[0]] = vals
+        else:
+            row[: cm.shape[0]] = np.append(vals, 0)[cm]
+        return row
 
     def expand_all(self) -> None:
         """Build every reachable state (breadth first)."""

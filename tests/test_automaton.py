@@ -191,6 +191,32 @@ def test_masks_equal_brute_force_llama_sample(name: str) -> None:
         assert got == want, (prefix, sorted(got ^ want)[:10])
 
 
+OPEN = {
+    "type": "object",
+    "properties": {"alpha": {"type": "string", "maxLength": 40}, "beta": {"type": "integer"}, "gamma": {"type": "string"}},
+    "additionalProperties": {"type": "string", "maxLength": 30},
+}
+
+
+def test_masks_equal_brute_force_llama_open_object() -> None:
+    """Key starts of an open object (declared names branch off a plain string) and long counters."""
+    _, vocab = llama()
+    node = schema_to_node(OPEN, CompileOptions())
+    ta = automaton_from_node(node, vocab)
+    d = compile_dfa(node).trim()
+    sample = _llama_sample(vocab, seed=3)
+    sample_set = set(sample.tolist())
+    probes = [b'{"', b'{"alpha": "x", "', b'{"alpha": "abc', b'{"zeta', b'{"z', b'{"beta": 1, "', b'{"al',
+              b'{"alpha": "', b'{"q": "', rb'{"q": "\u00e9', rb'{"alpha": "\u00e9\u00e9']
+    prefixes = [(d.run(p), p) for p in probes] + random_prefixes(d, 20, seed=9, max_steps=80)
+    for es, prefix in prefixes:
+        assert es >= 0, prefix
+        st = ta.walk(prefix)
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        want = brute_force_allowed(d, es, vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
 # --------------------------------------------------------------------------- widths, EOS, precompute
 
 
