@@ -26,6 +26,12 @@ What it does, all in one process (the random 8B model is built once, on the GPU)
 * ``--checks``: Triton kernels vs the torch path on fresh random inputs, and the SDPA
   identities the decode modes rely on.
 
+Ratios to unconstrained HF ``generate`` come three ways: of median times (``xHF med``), of
+best-of-N times (``xHF best``: at small batch HF ``generate`` is bound by Python launch
+overhead on the host, whose noise only ever adds time, so the best rep is the stable
+estimate of a method's own cost) and the median of per-rep ratios of reps run back to back
+(``xHF pair``).
+
 Prints tables; writes everything as JSON to ``--json`` (rewritten after each section).
 """
 
@@ -798,6 +804,12 @@ def main(argv: list[str] | None = None) -> int:
         for row in results:
             if row["batch"] == B and base is not None:
                 row["tps_ratio_vs_hf"] = row["tokens_per_s"] / base["tokens_per_s"]
+                # HF generate at small batch is bound by Python launch overhead, and the host's noise
+                # only ever adds time: best-of-N (timeit's rule) and the median of ratios of reps run
+                # back to back are the stable estimators; the median ratio is kept beside them.
+                row["best_ratio_vs_hf"] = min(base["times_s"]) / min(row["times_s"])
+                pairs = [h / t for h, t in zip(base["times_s"], row["times_s"], strict=False)]
+                row["paired_ratio_vs_hf"] = statistics.median(pairs) if pairs else None
         rec.put("throughput", results)
         print_table([r for r in results if r["batch"] == B])
 
@@ -860,12 +872,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def print_table(rows: list[dict]) -> None:
-    hdr = f"{'B':>4} {'P':>4} {'method':<14} {'ms/step':>8} {'dec ms/st':>9} {'tok/s':>9} {'x HF':>6} {'same':>5}"
+    hdr = (f"{'B':>4} {'P':>4} {'method':<14} {'reps':>4} {'ms/step':>8} {'dec ms/st':>9} {'tok/s':>9} "
+           f"{'xHF med':>7} {'xHF best':>8} {'xHF pair':>8} {'same':>5}")
     print(hdr)
+    nan = float("nan")
     for r in rows:
         same = r.get("identical_to_hf+ours")
-        print(f"{r['batch']:>4} {r['prompt_len']:>4} {r['method']:<14} {r['ms_per_step']:>8.2f} "
-              f"{r['decode_ms_per_step']:>9.2f} {r['tokens_per_s']:>9.1f} {r.get('tps_ratio_vs_hf', float('nan')):>6.2f} "
+        pair = r.get("paired_ratio_vs_hf")
+        print(f"{r['batch']:>4} {r['prompt_len']:>4} {r['method']:<14} {r['reps']:>4} {r['ms_per_step']:>8.2f} "
+              f"{r['decode_ms_per_step']:>9.2f} {r['tokens_per_s']:>9.1f} {r.get('tps_ratio_vs_hf', nan):>7.2f} "
+              f"{r.get('best_ratio_vs_hf', nan):>8.2f} {nan if pair is None else pair:>8.2f} "
               f"{'-' if same is None else ('yes' if same else 'NO'):>5}")
 
 
