@@ -811,8 +811,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m benchmarks.maskbench",
         description="MaskBench: per-token mask correctness and latency of JSON-schema engines.",
     )
-    ap.add_argument("data", help="directory of MaskBench *.json files, or a .tar/.tar.xz of them")
-    ap.add_argument("--tokenizer", required=True, help="tokenizer folder (with tokenizer.json)")
+    ap.add_argument("data", nargs="?", help="directory of MaskBench *.json files, or a .tar/.tar.xz of them")
+    ap.add_argument("--tokenizer", help="tokenizer folder (with tokenizer.json); required unless --merge")
+    ap.add_argument(
+        "--shard", default=None, metavar="K/N",
+        help="run only the K-th of N interleaved slices of the selected files (1-based); "
+        "merge the slices' --json outputs (written with --json-samples) with --merge",
+    )
+    ap.add_argument(
+        "--merge", nargs="+", default=None, metavar="RUN.json",
+        help="no run: one table (and --json) from the rows of several runs, e.g. the shards of one run",
+    )
     ap.add_argument(
         "--engine",
         action="append",
@@ -856,8 +865,63 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _read_json(path: str | os.PathLike[str]) -> Any:
+    raw = Path(path).read_bytes()
+    if raw[:2] == b"\x1f\x8b":
+        import gzip
+
+        raw = gzip.decompress(raw)
+    return json.loads(raw)
+
+
+def _write_json(path: str | os.PathLike[str], payload: Any) -> None:
+    data = json.dumps(payload, indent=None if str(path).endswith(".gz") else 1, ensure_ascii=False,
+                      default=str).encode()
+    if str(path).endswith(".gz"):
+        import gzip
+
+        data = gzip.compress(data)
+    Path(path).write_bytes(data)
+
+
+def merge_runs(paths: Sequence[str], *, json_out: str | None = None, plain: bool = False) -> int:
+    """One table from several runs' rows (each run written with ``--json-samples``).
+
+    Percentiles are recomputed from the pooled per-token samples, so the shards of one run
+    give exactly the table the whole run would have printed.
+    """
+    runs = [_read_json(p) for p in paths]
+    rows = [r for run in runs for r in run["rows"]]
+    missing = [p for p, run in zip(paths, runs, strict=True)
+               if any(r.get("tbm_us") is None and r.get("tbm_p50_us") is not None for r in run["rows"])]
+    if missing:
+        print(f"--merge needs runs written with --json-samples: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    engines: list[str] = []
+    for r in rows:
+        if r["engine"] not in engines:
+            engines.append(r["engine"])
+    summaries = {e: summarize(r for r in rows if r["engine"] == e) for e in engines}
+    files = {r["file"] for r in rows}
+    header, body = build_table(summaries, rows)
+    tok = Path(str(runs[0]["meta"].get("tokenizer", ""))).name
+    print(render_table(header, body, title=f"MaskBench: {len(files)} schemas, tokenizer {tok} ({len(runs)} runs merged)",
+                       plain=plain))
+    if json_out:
+        meta = dict(runs[0]["meta"])
+        meta["merged_from"] = [str(p) for p in paths]
+        meta["files"] = len(files)
+        _write_json(json_out, {"summary": summaries, "rows": [json_row(r) for r in rows], "meta": meta})
+        print(f"wrote {json_out}", file=sys.stderr)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.merge:
+        return merge_runs(args.merge, json_out=args.json_out, plain=args.plain)
+    if not args.data or not args.tokenizer:
+        build_parser().error("DATA and --tokenizer are required (unless --merge)")
     specs = args.engines or ["jsonmode"]
     options = _parse_options(args.option)
     files = read_dataset(args.data)
@@ -865,6 +929,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         files = [f for f in files if args.filter in f.name]
     if args.sample is not None:
         files = stratified_sample(files, args.sample, args.seed)
+    if args.shard:
+        k, _, n = args.shard.partition("/")
+        if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+            build_parser().error(f"--shard {args.shard!r}: expected K/N with 1 <= K <= N")
+        files = files[int(k) - 1 :: int(n)]
     if not files:
         print("no MaskBench files selected", file=sys.stderr)
         return 2
@@ -937,6 +1006,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "options": options,
                 "sample": args.sample,
                 "seed": args.seed,
+                "shard": args.shard,
                 "timeout_s": args.timeout,
                 "jobs": args.jobs,
                 "files": len(files),
@@ -946,7 +1016,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "cpus": os.cpu_count(),
             },
         }
-        Path(args.json_out).write_text(json.dumps(payload, indent=1, ensure_ascii=False, default=str))
+        _write_json(args.json_out, payload)
         print(f"wrote {args.json_out}", file=sys.stderr)
     return 0 if summaries else 1
 

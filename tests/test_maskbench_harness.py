@@ -373,3 +373,31 @@ def test_summary_and_table_ratios() -> None:
         "xgrammar": {"strict_mode": False},
         "outlines": {"whitespace_pattern": "[ ]?"},
     }
+
+
+def test_shards_merge_to_the_whole_run(tmp_path: Path, tokdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--shard K/N`` slices the files; ``--merge`` pools the slices' rows and samples into one table."""
+    data = tmp_path / "data"
+    _write_data(data)
+    for f in data.glob("*.json"):  # keep the quick, well-behaved files only
+        if f.name not in ("Alpha---ok.json", "JME_1.json", "Zeta---after.json", "Beta---refuse.json"):
+            f.unlink()
+    common = ["--tokenizer", str(tokdir), "--engine", f"{ME}:AcceptAll", "--jobs", "1", "--plain", "--json-samples"]
+    outs = []
+    for k in (1, 2):
+        out = tmp_path / f"shard{k}.json.gz"
+        assert mb.main([str(data), *common, "--shard", f"{k}/2", "--json", str(out)]) == 0
+        outs.append(out)
+    shard_files = [{r["file"] for r in mb._read_json(o)["rows"]} for o in outs]
+    assert not (shard_files[0] & shard_files[1]) and len(shard_files[0] | shard_files[1]) == 4
+    merged = tmp_path / "merged.json"
+    capsys.readouterr()
+    assert mb.main(["--merge", *map(str, outs), "--plain", "--json", str(merged)]) == 0
+    assert "2 runs merged" in capsys.readouterr().out
+    res = json.loads(merged.read_text())
+    pooled = [x for o in outs for r in mb._read_json(o)["rows"] for x in r.get("tbm_us") or []]
+    s = res["summary"]["accept_all"]
+    assert s["schemas"] == 4 and s["tokens"] == len(pooled)
+    assert s["tbm_max_us"] == pytest.approx(max(pooled))
+    with pytest.raises(SystemExit):
+        mb.main([str(data), *common, "--shard", "3/2"])
