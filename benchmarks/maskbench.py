@@ -917,11 +917,12 @@ def merge_runs(paths: Sequence[str], *, json_out: str | None = None, plain: bool
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.merge:
         return merge_runs(args.merge, json_out=args.json_out, plain=args.plain)
     if not args.data or not args.tokenizer:
-        build_parser().error("DATA and --tokenizer are required (unless --merge)")
+        parser.error("DATA and --tokenizer are required (unless --merge)")
     specs = args.engines or ["jsonmode"]
     options = _parse_options(args.option)
     files = read_dataset(args.data)
@@ -932,7 +933,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.shard:
         k, _, n = args.shard.partition("/")
         if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
-            build_parser().error(f"--shard {args.shard!r}: expected K/N with 1 <= K <= N")
+            parser.error(f"--shard {args.shard!r}: expected K/N with 1 <= K <= N")
         files = files[int(k) - 1 :: int(n)]
     if not files:
         print("no MaskBench files selected", file=sys.stderr)

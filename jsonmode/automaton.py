@@ -56,6 +56,14 @@ class _TokenTables:
     interior: dict[bytes, np.ndarray] = field(default_factory=dict)
 
 
+def _mode(values: np.ndarray) -> int | None:
+    """Most common value (the smallest among ties); None for an empty array."""
+    if not values.size:
+        return None
+    vals, counts = np.unique(values, return_counts=True)
+    return int(vals[np.argmax(counts)])
+
+
 _TABLES: dict[tuple[str, tuple[str, ...]], _TokenTables] = {}
 _TABLES_LOCK = threading.Lock()
 
@@ -312,8 +320,9 @@ class TokenAutomaton:
                     allowed[r, : interior.size] |= interior
                     cand = cand[t.has_quote[cand]]
                 else:
-                    sel, interior = self._head_interior(s, cand)
-                    if sel is not None:
+                    head = self._head_interior(s, cand)
+                    if head is not None:
+                        sel, interior = head
                         ids = cand[sel]
                         allowed[r, ids] = interior[ids]
                         cand = cand[~sel]
@@ -365,31 +374,28 @@ class TokenAutomaton:
             t.interior[sig] = interior
         return interior
 
-    def _head_interior(self, s: int, cand: np.ndarray) -> tuple[np.ndarray | None, np.ndarray]:
+    def _head_interior(self, s: int, cand: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """Settle the tokens of ``s`` that agree with a successor string interior.
 
         The start of a key in an open object branches on the first letters of the declared
         names and otherwise enters a plain string ``c1``.  A quote-free token whose first byte
         takes ``s`` to ``c1`` *and* loops on ``c1`` walks exactly as it would from ``c1``, so it
         is allowed iff ``c1``'s (shared, cached) interior mask allows it.  Returns (selector
-        over ``cand``, that interior mask), or (None, empty) when ``s`` has no such successor.
+        over ``cand``, that interior mask), or None when ``s`` has no such successor.
         """
-        dead = self._dead
         t = self.tables
         row = self._full[s, :256]
-        vals, counts = np.unique(row[row != dead], return_counts=True)
-        none = (None, t.has_quote[:0])
-        if not vals.size:
-            return none
-        c1 = int(vals[np.argmax(counts)])
+        c1 = _mode(row[row != self._dead])
+        if c1 is None:
+            return None
         self._ensure(np.array([c1]))
         via = np.zeros(t.n_sym + 1, bool)
         via[:256] = (row == c1) & (self._full[c1, :256] == c1)
         if via.sum() < 32:
-            return none
+            return None
         interior = self._interior(c1)
         if interior is None:
-            return none
+            return None
         return via[t.first[cand]] & ~t.has_quote[cand], interior
 
     def _signature(self, s: int, limit: int = 80) -> bytes | None:
@@ -454,10 +460,9 @@ class TokenAutomaton:
         Lmax = int(t.max_len)
         lazy = self.lazy
         row = lazy.table[s, :256]
-        vals, counts = np.unique(row[row != dead], return_counts=True)
-        if not vals.size:
+        cur = _mode(row[row != dead])
+        if cur is None:
             return cand[:0], cand
-        cur = int(vals[np.argmax(counts)])
         B0 = row == cur
         if B0.sum() < 32:
             return cand[:0], cand
@@ -471,10 +476,9 @@ class TokenAutomaton:
             if not lazy.expanded[cur]:
                 lazy.expand([cur])
             r = lazy.table[cur, :256]
-            vals, counts = np.unique(r[r != dead] if B is None else r[B], return_counts=True)
-            if not vals.size:
+            nxt = _mode(r[r != dead] if B is None else r[B])
+            if nxt is None:
                 return cand[:0], cand
-            nxt = int(vals[np.argmax(counts)])
             nb = r == nxt if B is None else B & (r == nxt)
             if nxt == cur and B is not None and nb.sum() == B.sum():  # fixed point: loops here forever
                 chain[k + 1:] = cur
