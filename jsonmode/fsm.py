@@ -513,7 +513,6 @@ class LazyDFA:
         self.max_states = max_states
         self._label_arr: dict[int, np.ndarray] = {}
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
-        self._inst_cm: dict[int, np.ndarray] = {}  # instance -> its classmap, -1 -> dead column
         self._ids: dict[frozenset[int], int] = {}
         self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
         cap = 64
@@ -693,17 +692,7 @@ class LazyDFA:
     def _instance_row(self, code: int) -> np.ndarray:
         """Row of a state made of a single embedded-automaton position (vectorised, cached ids)."""
         inst = (code >> 32) & ((1 << 28) - 1)
-        a = self.instances[inst]
-        inner = code & _LOW
-        if isinstance(a, DFA):  # work per symbol class, spread over symbols at the end
-            r = a.trans[inner]
-            cm = self._inst_cm.get(inst)
-            if cm is None:
-                cm = np.where(a.classmap >= 0, a.classmap, a.trans.shape[1])[: self.n_sym]
-                self._inst_cm[inst] = cm
-        else:
-            r = a.row(inner)[: self.n_sym]
-            cm = None
+        r = self.instances[inst].row(code & _LOW)[: self.n_sym]
         ids = self._inst_ids.get(inst)
         top = int(r.max(initial=-1))
         if ids is None or ids.shape[0] <= top:
@@ -715,12 +704,8 @@ class LazyDFA:
         for u in set(r.tolist()):
             if u >= 0 and ids[u] < 0:
                 ids[u] = self._state(frozenset((base | u,)))
-        vals = np.where(r >= 0, ids[r], 0)
         row = np.zeros(self.n_sym, np.int32)
-        if cm is None:
-            row[: vals.shape[0]] = vals
-        else:
-            row[: cm.shape[0]] = np.append(vals, 0)[cm]
+        row[: r.shape[0]] = np.where(r >= 0, ids[r], 0)
         return row
 
     def expand_all(self) -> None:
