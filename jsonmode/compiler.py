@@ -59,7 +59,7 @@ class CompileOptions:
     whitespace: str = "default"  # "default" (json.dumps: ", " and ": "), "compact" ("," ":"), "flexible"
     max_whitespace: int = 8  # longest whitespace run in "flexible" mode
     max_recursion_depth: int = 3  # times one $ref may be re-entered on a path
-    any_depth: int = 4  # nesting depth of values the schema leaves free ({} / true)
+    any_depth: int = 16  # nesting depth of values the schema leaves free ({} / true); built lazily
     additional_properties: bool = True  # default when a schema omits additionalProperties
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
     max_states: int = 200_000
@@ -155,7 +155,7 @@ class _Ctx:
             lazy = _ANY_CACHE.get(key)
             if lazy is None:
                 # shared by every schema and grown on demand: bounded by its full size
-                # (about 48k states at depth 4), not by one schema's max_states
+                # (only the nesting an instance reaches is ever built), not by one schema's max_states
                 lazy = fsm.LazyDFA(self._any_node(d), max_states=2_000_000)
                 _ANY_CACHE[key] = lazy
         return fsm.DfaNode(lazy)
@@ -256,13 +256,16 @@ class _Ctx:
         if not isinstance(parts, list) or not parts:
             self.issue(ptr + "/allOf", "allOf", "allOf must be a non-empty array")
             return NEVER
-        merged: JsonSchema = schema
+        # The parts merge first and the sibling keywords last: `allOf: [{$ref: Base}]` beside
+        # `properties` is how schemas spell inheritance, and instances write the base's fields first.
+        merged: JsonSchema = {}
         leftovers: list[tuple[JsonSchema, str]] = []
-        for i, part in enumerate(parts):
-            p = self.deref(part, f"{ptr}/allOf/{i}")
+        items = [(self.deref(part, f"{ptr}/allOf/{i}"), part, f"{ptr}/allOf/{i}") for i, part in enumerate(parts)]
+        items.append((schema, schema, ptr))
+        for p, part, pptr in items:
             m = merge_schemas(merged, p)
             if m is None:
-                leftovers.append((part, f"{ptr}/allOf/{i}"))
+                leftovers.append((part, pptr))
             else:
                 merged = m
         node = self.node(merged, ptr)
@@ -907,7 +910,10 @@ def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | Non
     aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
     out: dict[str, Any] = {}
     props: dict[str, Any] = {}
-    for name in list(pa) + [n for n in pb if n not in pa]:
+    # The side that declares every name keeps its order (an allOf part refining some properties
+    # must not move them to the front); otherwise a's names come first.
+    order = list(pb) if set(pa) <= set(pb) else list(pa) + [n for n in pb if n not in pa]
+    for name in order:
         sa = pa.get(name, aa)
         sb = pb.get(name, ab)
         props[name] = merge_schemas(sa, sb) or {"allOf": [sa, sb]} if sa is not True and sb is not True else (

@@ -64,7 +64,7 @@ TEXTS = {
         '{"name": "", "species": "", "role": "", "personality_traits": null, "special_attacks": []}',
     ],
 }
-# any_depth 3 keeps the eager oracle of the free "any" field small (the default nests free values 6 deep)
+# any_depth 3 keeps the eager oracle of the free "any" field small (the default nests free values 16 deep)
 OPTS = {"additional_properties": False, "any_depth": 3}
 
 
