@@ -799,3 +799,16 @@ def test_bug_enum_memo_ignores_root_definitions() -> None:
     assert js_valid(s, '{"v": {"a": "x"}}') and not js_valid(s, '{"v": {"a": 1}}')
     assert accepts(s, '{"v": {"a": "x"}}')
     assert not accepts(s, '{"v": {"a": 1}}')
+
+
+def test_allof_inherited_properties_come_first() -> None:
+    base = {"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string"}}}
+    schema = {"$defs": {"Base": base}, "type": "object", "allOf": [{"$ref": "#/$defs/Base"}],
+              "properties": {"extra": {"type": "integer"}}}
+    assert accepts(schema, '{"id": "a", "name": "b", "extra": 1}')
+    assert not accepts(schema, '{"extra": 1, "id": "a"}')  # one order per object: the base's fields first
+    # a part refining some declared properties does not move them to the front
+    refine = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+              "allOf": [{"properties": {"b": {"minimum": 0}}}]}
+    assert accepts(refine, '{"a": -1, "b": 2}') and not accepts(refine, '{"a": 1, "b": -2}')
+    assert not accepts(refine, '{"b": 2, "a": 1}')
