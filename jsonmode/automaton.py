@@ -616,7 +616,7 @@ def automaton_from_node(
 
     from .errors import AutomatonTooLarge
 
-    kw = {} if max_states is None else {"max_states": max_states}
+    kw: dict[str, Any] = {} if max_states is None else {"max_states": max_states, "limit_name": "max_lazy_states"}
     n_sym = token_tables(vocab, tuple(specials)).n_sym
     old = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old, 20_000))
@@ -657,7 +657,7 @@ def compile_automaton(
         ta = TokenAutomaton.load(path, vocab)
     else:
         node = schema_to_node(schema, opts)
-        ta = automaton_from_node(node, vocab, max_states=opts.max_states, key=key)
+        ta = automaton_from_node(node, vocab, max_states=opts.max_lazy_states, key=key)
         if precompute:
             ta.precompute()
         if path is not None:

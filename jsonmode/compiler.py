@@ -62,7 +62,10 @@ class CompileOptions:
     any_depth: int = 16  # nesting depth of values the schema leaves free ({} / true); built lazily
     additional_properties: bool = True  # default when a schema omits additionalProperties
     lenient: bool = False  # unsupported keywords -> warnings instead of SchemaError
-    max_states: int = 200_000
+    max_states: int = 200_000  # states of any automaton built eagerly (products, patterns, enums)
+    # states a lazily built automaton may grow to while matching (about 2 KB each): counted
+    # repetitions (maxItems of structured items, long maxLength) grow with the output they see
+    max_lazy_states: int = 500_000
     disk_cache_states: int = 20_000  # automata up to this size are written to cache_dir
     eager_states: int = 10_000  # limit of eagerly built operands of allOf intersections
     extra: dict[str, Any] = field(default_factory=dict)
@@ -77,6 +80,8 @@ _KEY_DFA: list[fsm.DFA] = []
 # real schemas repeat them (a $ref'd definition is expanded at every use).
 _MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
 _MEMO_MAX = 4096
+# Bounded repetitions longer than this embed their item as one lazily built automaton.
+_EMBED_REPEATS = 16
 
 
 def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
@@ -230,7 +235,8 @@ class _Ctx:
             self.truncated = False
             node = self.node(target, tptr)
             if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
-                node = fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_states))
+                node = fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_lazy_states,
+                                               limit_name="max_lazy_states"))
             if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
                 self._ref_cache[key] = node
             self.truncated = self.truncated or trunc
@@ -540,6 +546,10 @@ class _Ctx:
                 pieces.append(self.to_dfa(regex.string_content(None, lo, hi)))
             if not pieces:
                 content = regex.string_content(None, lo, hi)
+                if hi is not None and hi > _EMBED_REPEATS:
+                    # one shared lazy automaton instead of `hi` inline copies of a character
+                    content = fsm.DfaNode(fsm.LazyDFA(content, max_states=self.opts.max_lazy_states,
+                                                            limit_name="max_lazy_states"))
             else:
                 d = pieces[0]
                 for other in pieces[1:]:
@@ -569,6 +579,10 @@ class _Ctx:
         pnodes = [self.node(p, f"{ptr}/prefixItems/{i}") for i, p in enumerate(prefix)]
         rest = self.node(items, ptr + "/items") if items is not False else NEVER
         explicit = hi if hi is not None else max(m, lo)
+        if explicit > _EMBED_REPEATS and not isinstance(rest, fsm.DfaNode | fsm.Sym) and rest is not NEVER:
+            # maxItems copies of a large item would each get fresh positions: embed one lazy automaton
+            rest = fsm.DfaNode(fsm.LazyDFA(rest, max_states=self.opts.max_lazy_states,
+                                              limit_name="max_lazy_states"))
         if hi is None and rest is NEVER:
             explicit = m
         # nodes 0..explicit; node i = i elements written

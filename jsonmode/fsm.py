@@ -494,7 +494,7 @@ class LazyDFA:
     start = 1
 
     def __init__(self, node: Node, *, n_sym: int | None = None, max_states: int = DEFAULT_MAX_STATES,
-                 max_positions: int = 2_000_000) -> None:
+                 max_positions: int = 2_000_000, limit_name: str = "max_states") -> None:
         g = _Glushkov(max_positions)
         gc_was = gc.isenabled()
         gc.disable()
@@ -511,6 +511,7 @@ class LazyDFA:
                     + [a.num_symbols for a in self.instances])
         self.n_sym = max(width, n_sym or 0)
         self.max_states = max_states
+        self.limit_name = limit_name  # the option to raise, named in AutomatonTooLarge
         self._label_arr: dict[int, np.ndarray] = {}
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
         self._ids: dict[frozenset[int], int] = {}
@@ -606,7 +607,7 @@ class LazyDFA:
             return j
         j = self.n
         if j >= self.max_states:
-            raise AutomatonTooLarge(f"automaton exceeds max_states={self.max_states}")
+            raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
         self._ids[key] = j
         succ: set[int] = set()
         acc = False

@@ -534,7 +534,7 @@ def tool_call_automaton(
         return hit
     node = tool_call_node(toolset, choice, specials=specials, end=end, max_calls=max_calls,
                           max_text_length=max_text_length, **compile_options)
-    max_states = compile_options.get("max_states")
+    max_states = compile_options.get("max_lazy_states")
     ta = automaton_from_node(node, vocab, specials=specials, max_states=max_states, key=key)
     with _AUTOMATA_LOCK:
         if len(_AUTOMATA) >= _AUTOMATA_MAX:
