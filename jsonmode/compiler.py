@@ -685,14 +685,29 @@ class _Ctx:
             return dfa_node(fsm.intersect(self.to_dfa(seq(lit('"'), fsm.DfaNode(kd), lit('"'))), key_dfa,
                                           max_states=self.opts.max_states))
 
-        for i, (pat, d) in enumerate(pat_dfas):
-            kd = minus_known(d)
-            for j, (_, other) in enumerate(pat_dfas):
-                if i != j:  # keys matching several patterns would need all their schemas: left out (strict)
-                    kd = fsm.difference(kd, other, max_states=self.opts.max_states)
+        # keys matching several patterns need all their schemas: split the pattern keys into
+        # regions by the set of patterns they match (few patterns; more: such keys are left out)
+        regions: list[tuple[tuple[int, ...], fsm.DFA]] = []
+        if 1 < len(pat_dfas) <= 6:
+            parts: list[tuple[tuple[int, ...], fsm.DFA]] = [((), minus_known(any_key))]
+            for i, (_, d) in enumerate(pat_dfas):
+                parts = [r for sel, kd in parts for r in (
+                    (sel + (i,), fsm.intersect(kd, d, max_states=self.opts.max_states)),
+                    (sel, fsm.difference(kd, d, max_states=self.opts.max_states))) if not r[1].is_empty()]
+            regions = [(sel, kd) for sel, kd in parts if sel]
+        else:
+            for i, (_, d) in enumerate(pat_dfas):
+                kd = minus_known(d)
+                for j, (_, other) in enumerate(pat_dfas):
+                    if i != j:
+                        kd = fsm.difference(kd, other, max_states=self.opts.max_states)
+                regions.append(((i,), kd))
+        for sel, kd in regions:
             qk = NEVER if kd.is_empty() else quoted(kd)
             if qk is not NEVER:
-                v = self.node(pattern_props[pat], f"{ptr}/patternProperties/{_esc(pat)}")
+                subs = [pattern_props[pat_dfas[i][0]] for i in sel]
+                sub_ptr = f"{ptr}/patternProperties/{_esc(pat_dfas[sel[0]][0])}"
+                v = self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, sub_ptr)
                 if v is not NEVER:
                     extra.append((qk, v))
         if addl is not False:

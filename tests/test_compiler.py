@@ -378,6 +378,13 @@ CASES = [
         ['{"p": {"a": 1}}', '{"p": {"b": 1}}', '{"s": "x"}', '{"s": {}}'],
     ),
     Case(
+        "patternProperties-overlapping",
+        {"type": "object", "patternProperties": {"^a": {"type": "integer"}, "b$": {"minimum": 3}},
+         "additionalProperties": False},
+        ['{"ab": 3}', '{"a": 1}', '{"b": 5}', '{"xb": "s"}', "{}"],
+        ['{"ab": 2}', '{"ab": "s"}', '{"c": 1}', '{"a": "s"}', '{"b": 1}'],
+    ),
+    Case(
         "propertyNames",
         {"type": "object", "propertyNames": {"pattern": "^[a-z]+$", "maxLength": 3},
          "properties": {"ab": {"type": "integer"}, "Bad": {"type": "integer"}},
