@@ -266,14 +266,36 @@ class _Ctx:
         # `properties` is how schemas spell inheritance, and instances write the base's fields first.
         merged: JsonSchema = {}
         leftovers: list[tuple[JsonSchema, str]] = []
-        items = [(self.deref(part, f"{ptr}/allOf/{i}"), part, f"{ptr}/allOf/{i}") for i, part in enumerate(parts)]
-        items.append((schema, schema, ptr))
-        for p, part, pptr in items:
-            m = merge_schemas(merged, p)
-            if m is None:
-                leftovers.append((part, pptr))
-            else:
-                merged = m
+        queue: list[tuple[JsonSchema, str]] = [(part, f"{ptr}/allOf/{i}") for i, part in enumerate(parts)]
+        queue.append((schema, ptr))
+        entered: list[tuple[str, int]] = []
+        try:
+            while queue:
+                part, pptr = queue.pop(0)
+                p = self.deref(part, pptr)
+                ref = p.get("$ref") if isinstance(p, dict) else None
+                if isinstance(ref, str) and self.ref_depth.get(ref, 0) < self.opts.max_recursion_depth:
+                    # a $ref with siblings is allOf(target, siblings): merge both (entering the
+                    # reference counts towards max_recursion_depth, as in _ref)
+                    target, tptr = resolve_ref(self.root, ref, pptr)
+                    count = self.ref_depth.get(ref, 0)
+                    entered.append((ref, count))
+                    self.ref_depth[ref] = count + 1
+                    assert isinstance(p, dict)
+                    queue[0:0] = [(target, tptr), ({k: v for k, v in p.items() if k != "$ref"}, pptr)]
+                    continue
+                m = merge_schemas(merged, p)
+                if m is None:
+                    leftovers.append((part, pptr))
+                else:
+                    merged = m
+            return self._intersect(merged, leftovers, ptr)
+        finally:
+            for ref, count in reversed(entered):
+                self.ref_depth[ref] = count
+
+    def _intersect(self, merged: JsonSchema, leftovers: list[tuple[JsonSchema, str]], ptr: str) -> Node:
+        """Merged allOf parts, intersected at the automaton level with the parts that did not merge."""
         node = self.node(merged, ptr)
         lim = min(self.opts.eager_states, self.opts.max_states)
         for part, pptr in leftovers:
@@ -610,6 +632,19 @@ class _Ctx:
             return NEVER
         return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
 
+    def _property_names(self, pnames: JsonSchema | None, ptr: str) -> fsm.DFA | None:
+        """Quoted JSON text of the keys propertyNames admits (None: every key)."""
+        if pnames is None or pnames is True or pnames == {}:
+            return None
+        p = self.deref(pnames, ptr)
+        as_string = merge_schemas(p, {"type": "string"})
+        if as_string is None:
+            as_string = {"allOf": [pnames, {"type": "string"}]}
+        node = self.node(as_string, ptr)
+        if node is NEVER:
+            return fsm.compile_dfa(NEVER)
+        return self.to_dfa(node)
+
     def _object(self, schema: dict[str, Any], ptr: str) -> Node:
         from . import regex
 
@@ -619,9 +654,7 @@ class _Ctx:
         if addl is None:
             addl = True if self.opts.additional_properties else False
         pattern_props: dict[str, JsonSchema] = dict(schema.get("patternProperties", {}) or {})
-        pnames = schema.get("propertyNames")
-        if pnames not in (None, True, {}):
-            self.issue(ptr + "/propertyNames", "propertyNames", "propertyNames is not supported")
+        key_dfa = self._property_names(schema.get("propertyNames"), ptr + "/propertyNames")
         min_p = int(schema.get("minProperties", 0) or 0)
         max_p = schema.get("maxProperties")
 
@@ -644,6 +677,8 @@ class _Ctx:
             if name not in props and not matched:
                 sub.append(addl)
             s: JsonSchema = sub[0] if len(sub) == 1 else {"allOf": sub}
+            if key_dfa is not None and not key_dfa.matches(json.dumps(name, ensure_ascii=False).encode()):
+                s = False  # propertyNames rejects this name
             vnode = self.node(s, f"{ptr}/properties/{_esc(name)}")
             entries.append((name, vnode, name in required))
         if any(v is NEVER and req for _, v, req in entries):
@@ -660,22 +695,46 @@ class _Ctx:
                 return _extra_keys_dfa(tuple(names), self.opts.max_states)
             return fsm.difference(d, known_dfa, max_states=self.opts.max_states)
 
-        for i, (pat, d) in enumerate(pat_dfas):
-            kd = minus_known(d)
-            for j, (_, other) in enumerate(pat_dfas):
-                if i != j:  # keys matching several patterns would need all their schemas: left out (strict)
-                    kd = fsm.difference(kd, other, max_states=self.opts.max_states)
-            if not kd.is_empty():
-                v = self.node(pattern_props[pat], f"{ptr}/patternProperties/{_esc(pat)}")
+        def quoted(kd: fsm.DFA) -> Node:
+            """Additional keys ``kd`` (content) in quotes, restricted to propertyNames."""
+            if key_dfa is None:
+                return seq(lit('"'), fsm.DfaNode(kd), lit('"'))
+            return dfa_node(fsm.intersect(self.to_dfa(seq(lit('"'), fsm.DfaNode(kd), lit('"'))), key_dfa,
+                                          max_states=self.opts.max_states))
+
+        # keys matching several patterns need all their schemas: split the pattern keys into
+        # regions by the set of patterns they match (few patterns; more: such keys are left out)
+        regions: list[tuple[tuple[int, ...], fsm.DFA]] = []
+        if 1 < len(pat_dfas) <= 6:
+            parts: list[tuple[tuple[int, ...], fsm.DFA]] = [((), minus_known(any_key))]
+            for i, (_, d) in enumerate(pat_dfas):
+                parts = [r for sel, kd in parts for r in (
+                    (sel + (i,), fsm.intersect(kd, d, max_states=self.opts.max_states)),
+                    (sel, fsm.difference(kd, d, max_states=self.opts.max_states))) if not r[1].is_empty()]
+            regions = [(sel, kd) for sel, kd in parts if sel]
+        else:
+            for i, (_, d) in enumerate(pat_dfas):
+                kd = minus_known(d)
+                for j, (_, other) in enumerate(pat_dfas):
+                    if i != j:
+                        kd = fsm.difference(kd, other, max_states=self.opts.max_states)
+                regions.append(((i,), kd))
+        for sel, kd in regions:
+            qk = NEVER if kd.is_empty() else quoted(kd)
+            if qk is not NEVER:
+                subs = [pattern_props[pat_dfas[i][0]] for i in sel]
+                sub_ptr = f"{ptr}/patternProperties/{_esc(pat_dfas[sel[0]][0])}"
+                v = self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, sub_ptr)
                 if v is not NEVER:
-                    extra.append((fsm.DfaNode(kd), v))
+                    extra.append((qk, v))
         if addl is not False:
             kd = minus_known(any_key)
             for _, d in pat_dfas:
                 kd = fsm.difference(kd, d, max_states=self.opts.max_states)
             v = self.node(addl, ptr + "/additionalProperties")
-            if v is not NEVER and not kd.is_empty():
-                extra.append((fsm.DfaNode(kd), v))
+            qk = NEVER if v is NEVER or kd.is_empty() else quoted(kd)
+            if qk is not NEVER:
+                extra.append((qk, v))
 
         n = len(entries)
         max_possible = None if extra else sum(1 for _, v, _r in entries if v is not NEVER)
@@ -722,8 +781,7 @@ class _Ctx:
                     edges.append((mid(k, c2), nid(k + 1, c2), seq(self.json_string(name), self.key_sep, vnode)))
         if extra:
             k = n
-            entry = alt_list(seq(kn, lit('"'), self.key_sep, vn) for kn, vn in
-                             ((seq(lit('"'), kn), vn) for kn, vn in extra))
+            entry = alt_list(seq(kn, self.key_sep, vn) for kn, vn in extra)
             for c in counts:
                 if limit is not None and c >= limit:
                     continue
@@ -856,16 +914,23 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
         return a
     if a is False or b is False:
         return False
-    if not isinstance(a, dict) or not isinstance(b, dict) or "$ref" in a or "$ref" in b:
+    if not isinstance(a, dict) or not isinstance(b, dict):
         return None
+    ka, kb = _kinds(a), _kinds(b)
+    if ka is not None and kb is not None and not ka & kb:
+        return False  # no value has two disjoint types (holds beside a $ref too)
+    if "$ref" in a or "$ref" in b:
+        return None
+    out: dict[str, Any] = {}
     arr = ("items", "prefixItems", "additionalItems")
+    done: frozenset[str] = _OBJ_KEYS
     if any(k in a for k in arr) and any(k in b for k in arr) and \
             any(a.get(k) != b.get(k) for k in arr):
-        return None  # items apply across prefixItems of the other side: intersect the automata
-    out: dict[str, Any] = {}
+        out.update(_merge_arrays(a, b))
+        done = done | frozenset(arr)
     for k in list(a) + [k for k in b if k not in a]:
-        if k in ANNOTATIONS or k in _OBJ_KEYS:
-            continue
+        if k not in VALIDATION or k in done:
+            continue  # unknown keywords (x-..., vendor extensions) constrain nothing
         if k not in b or k not in a:
             out[k] = a[k] if k in a else b[k]
             continue
@@ -888,6 +953,8 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
             out[k] = min(va, vb)
         elif k == "allOf":
             out[k] = list(va) + list(vb)
+        elif k == "propertyNames":
+            out[k] = _both(va, vb)
         elif k == "enum":
             out[k] = [x for x in va if any(_json_eq(x, y) for y in vb)]
         elif k == "pattern":
@@ -912,28 +979,104 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
 
 
+def _both(a: JsonSchema, b: JsonSchema) -> JsonSchema:
+    """Schema of allOf(a, b): merged when possible, else kept as an allOf (compiled on its own)."""
+    if a is True or a == {}:
+        return b
+    if b is True or b == {}:
+        return a
+    m = merge_schemas(a, b)
+    return {"allOf": [a, b]} if m is None else m
+
+
+def _array_form(s: dict[str, Any]) -> tuple[list[JsonSchema], JsonSchema]:
+    """(positional item schemas, schema of the rest), read as ``_Ctx._array`` reads them."""
+    items = s.get("items", True)
+    if isinstance(items, list):
+        return list(items), s.get("additionalItems", True)
+    return list(s.get("prefixItems", []) or []), items
+
+
+def _merge_arrays(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """prefixItems/items of allOf(a, b): position i meets both sides' schema for position i."""
+    pa, ra = _array_form(a)
+    pb, rb = _array_form(b)
+    prefix = [_both(pa[i] if i < len(pa) else ra, pb[i] if i < len(pb) else rb)
+              for i in range(max(len(pa), len(pb)))]
+    out: dict[str, Any] = {"items": _both(ra, rb)}
+    if prefix:
+        out["prefixItems"] = prefix
+    return out
+
+
+@functools.lru_cache(maxsize=1024)
+def _pattern_dfa(pat: str) -> fsm.DFA | None:
+    from . import regex
+
+    try:
+        return fsm.compile_dfa(regex.string_content(pat, 0, None))
+    except (SchemaError, AutomatonTooLarge):
+        return None
+
+
+def _matching_patterns(pats: dict[str, JsonSchema], name: str) -> list[JsonSchema] | None:
+    """Schemas of the patternProperties that apply to key ``name`` (None: a pattern is unsupported)."""
+    content = json.dumps(name, ensure_ascii=False)[1:-1].encode()
+    out = []
+    for pat, sub in pats.items():
+        d = _pattern_dfa(pat)
+        if d is None:
+            return None
+        if d.matches(content):
+            out.append(sub)
+    return out
+
+
 def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | None:
-    """properties/additionalProperties/required of allOf(a, b), exact.
+    """properties/patternProperties/additionalProperties/required of allOf(a, b), exact.
 
     JSON Schema's additionalProperties only sees sibling properties, so a name
-    declared on one side meets the other side's additionalProperties.
+    declared on one side meets the other side's additionalProperties (or, when that
+    side has patternProperties, its matching patterns or else its additionalProperties).
     """
-    if "patternProperties" in a or "patternProperties" in b:
+    if "patternProperties" in a and "patternProperties" in b:
         return None  # name-dependent rules on both sides: intersect the automata instead
     pa, pb = a.get("properties", {}) or {}, b.get("properties", {}) or {}
-    aa, ab = a.get("additionalProperties", True), b.get("additionalProperties", True)
+    # written in this order: the side that declares every name keeps its order (an allOf part
+    # refining some properties must not move them to the front); otherwise a's names come first
+    names = list(pb) if set(pa) <= set(pb) else list(pa) + [n for n in pb if n not in pa]
+    if "patternProperties" in a:
+        a, b, pa, pb = b, a, pb, pa  # b alone has patternProperties
+    aa, ab = (True if s.get("additionalProperties", True) == {} else s.get("additionalProperties", True)
+              for s in (a, b))
+    pats: dict[str, JsonSchema] = dict(b.get("patternProperties", {}) or {})
     out: dict[str, Any] = {}
     props: dict[str, Any] = {}
-    # The side that declares every name keeps its order (an allOf part refining some properties
-    # must not move them to the front); otherwise a's names come first.
-    order = list(pb) if set(pa) <= set(pb) else list(pa) + [n for n in pb if n not in pa]
-    for name in order:
-        sa = pa.get(name, aa)
-        sb = pb.get(name, ab)
-        props[name] = merge_schemas(sa, sb) or {"allOf": [sa, sb]} if sa is not True and sb is not True else (
-            sa if sb is True else sb)
+    matching = {n: _matching_patterns(pats, n) for n in names} if pats else {n: [] for n in names}
+    if any(m is None for m in matching.values()):
+        return None
+    if pats and aa is False:
+        # only a's names may appear: spell b's requirement out per name, drop the patterns
+        for name in names:
+            if name not in pa:
+                props[name] = False
+                continue
+            sb = ([pb[name]] if name in pb else [] if matching[name] else [ab]) + list(matching[name] or [])
+            props[name] = functools.reduce(_both, sb, pa[name])
+        pats, ab = {}, False
+    else:
+        if pats and aa is not True:
+            if any(matching[n] for n in pa):
+                return None  # a declared name of a would meet a pattern of b but not a's additionalProperties
+            pats = {p: _both(s, aa) for p, s in pats.items()}
+        for name in names:
+            # b's requirement beyond its patterns (which still apply to a declared name)
+            sb = pb[name] if name in pb else (ab if not matching[name] else True)
+            props[name] = _both(pa.get(name, aa), sb)
     if props:
         out["properties"] = props
+    if pats:
+        out["patternProperties"] = pats
     if aa is True:
         add = ab
     elif ab is True:

@@ -21,7 +21,7 @@ classes match whole code points):
 
 * literals; escapes ``\\d \\D \\w \\W \\s \\S \\t \\n \\r \\f \\v \\0 \\cX \\xHH \\uHHHH``
   (a ``\\uD83D\\uDE00`` pair is one code point) ``\\u{H..}`` and identity escapes of
-  punctuation (``\\. \\/ \\- \\\\`` ...); ``\\s`` is ECMA whitespace (incl. U+00A0, U+FEFF,
+  punctuation and ``_`` (``\\. \\/ \\- \\_ \\\\`` ...); ``\\s`` is ECMA whitespace (incl. U+00A0, U+FEFF,
   U+1680, U+2000-U+200A, U+2028, U+2029, U+202F, U+205F, U+3000);
 * ``\\p{..}``/``\\P{..}`` for Unicode general categories only (``L``, ``Lu``, ``Nd``, ...,
   long names such as ``Letter``, optionally prefixed ``gc=``/``General_Category=``), taken
@@ -31,8 +31,8 @@ classes match whole code points):
 * groups ``( )``, ``(?: )``, ``(?<name> )``; alternation; quantifiers ``* + ? {n} {n,}
   {n,m}`` and their lazy forms (same language); a ``{`` that does not start a quantifier
   is a literal (ECMA Annex B), as are stray ``]`` and ``}``;
-* anchors ``^``/``$`` only at the very start/end of the pattern or of a top-level
-  alternative.
+* anchors ``^``/``$`` where they start/end every match: at the start/end of the pattern or
+  of an alternative of a group that itself starts/ends the pattern (``(^a|b)c``).
 
 Refused with :class:`~jsonmode.errors.SchemaError` naming the construct and the pattern:
 lookahead/lookbehind, backreferences (``\\1``, ``\\k<n>``), ``\\b``/``\\B`` word
@@ -170,7 +170,7 @@ class CRepeat(CNode):
 
 @dataclass(frozen=True, slots=True)
 class CAnchor(CNode):
-    """``^`` (``start=True``) or ``$``; only ever first/last item of a top-level branch."""
+    """``^`` (``start=True``) or ``$``: first/last item of an alternative (see :func:`_anchored_branches`)."""
 
     start: bool
 
@@ -264,20 +264,16 @@ class _Parser:
         while self.i < len(self.p) and self.peek() not in "|)":
             c = self.peek()
             if c == "^":
-                if self.depth or items:
-                    raise self.fail(
-                        "anchor '^' is only supported at the start of the pattern or of a top-level alternative"
-                    )
+                if any(not isinstance(it, CAnchor) for it in items):
+                    raise self.fail("anchor '^' is only supported at the start of the pattern or of an alternative")
                 self.i += 1
                 items.append(CAnchor(True))
                 self.no_quantifier("^")
                 continue
             if c == "$":
                 self.i += 1
-                if self.depth or self.peek() not in ("", "|"):
-                    raise self.fail(
-                        "anchor '$' is only supported at the end of the pattern or of a top-level alternative"
-                    )
+                if self.peek() not in ("", "|", ")"):
+                    raise self.fail("anchor '$' is only supported at the end of the pattern or of an alternative")
                 items.append(CAnchor(False))
                 continue
             atom = self.atom()
@@ -454,9 +450,9 @@ class _Parser:
                 raise self.fail(f"Unicode property '\\{c}{{{name}}}' (only general categories are supported)")
             self.i = end + 1
             return complement(r) if c == "P" else r
-        if c.isalnum() or c == "_":
+        if c.isalnum():
             raise self.fail(f"unknown escape '\\{c}'")
-        return ord(c)  # identity escape of punctuation
+        return ord(c)  # identity escape of punctuation (and '_', as Annex B and PCRE-style engines read it)
 
     def atom_escape(self) -> CNode:
         self.i += 1
@@ -503,7 +499,7 @@ class _Parser:
 def parse_pattern(pattern: str) -> CNode:
     """Character-level AST of an ECMA-262 JSON Schema ``pattern`` (subset: see module doc).
 
-    Anchors appear only as :class:`CAnchor` first/last items of a top-level branch.
+    Anchors appear only as :class:`CAnchor` first/last items of an alternative.
     Raises :class:`SchemaError` naming the unsupported construct and the pattern.
     """
     return _Parser(pattern).parse()
@@ -710,23 +706,65 @@ def _to_bytes(node: CNode) -> Node:
     raise SchemaError(f"anchor inside a pattern construct: {node!r}")  # parser never builds this
 
 
+def _anchor_in(node: CNode) -> CAnchor | None:
+    if isinstance(node, CAnchor):
+        return node
+    if isinstance(node, CSeq | CAlt):
+        return next((a for it in node.items if (a := _anchor_in(it)) is not None), None)
+    return _anchor_in(node.item) if isinstance(node, CRepeat) else None
+
+
+def _has_anchor(node: CNode) -> bool:
+    return _anchor_in(node) is not None
+
+
+def _flat(items: Sequence[CNode]) -> list[CNode]:
+    c = _cseq(items)
+    return list(c.items) if isinstance(c, CSeq) else [c]
+
+
+def _anchored_branches(pattern: str, tree: CNode, limit: int = 256) -> list[tuple[bool, list[CNode], bool]]:
+    """Top-level branches as (starts with ``^``, anchor-free items, ends with ``$``).
+
+    A group that begins (ends) a branch and holds anchors is distributed over the branch
+    (``(^a|b)c`` = ``^ac|bc``), a language-preserving rewrite, so anchors inside it reach
+    the branch's edge.  Anchors that still sit inside are refused.
+    """
+    work = [_flat([br]) for br in (tree.items if isinstance(tree, CAlt) else (tree,))]
+    out: list[tuple[bool, list[CNode], bool]] = []
+    while work:
+        items = work.pop()
+        if len(out) + len(work) > limit:
+            raise SchemaError(f"unsupported regex construct in pattern {pattern!r}: too many anchored alternatives")
+        if items and isinstance(items[0], CAlt) and _has_anchor(items[0]):
+            work.extend(_flat([b, *items[1:]]) for b in items[0].items)
+            continue
+        if items and isinstance(items[-1], CAlt) and _has_anchor(items[-1]):
+            work.extend(_flat([*items[:-1], b]) for b in items[-1].items)
+            continue
+        start = end = False
+        while items and isinstance(items[0], CAnchor) and items[0].start:
+            start = True
+            items = items[1:]
+        while items and isinstance(items[-1], CAnchor) and not items[-1].start:
+            end = True
+            items = items[:-1]
+        inner = _anchor_in(CSeq(tuple(items)))
+        if inner is not None:
+            raise SchemaError(f"unsupported regex construct in pattern {pattern!r}: anchor "
+                              f"'{'^' if inner.start else '$'}' is only supported where it can start (end) a match "
+                              "of the whole pattern")
+        out.append((start, items, end))
+    return out[::-1]
+
+
 def pattern_node(pattern: str) -> Node:
     """Byte language of JSON string contents containing a match of ``pattern`` (search semantics)."""
-    tree = parse_pattern(pattern)
-    branches = tree.items if isinstance(tree, CAlt) else (tree,)
     any_star = star(any_json_char())
     out = []
-    for br in branches:
-        items = list(br.items) if isinstance(br, CSeq) else [br]
-        head = any_star
-        tail = any_star
-        if items and isinstance(items[0], CAnchor) and items[0].start:
-            head = EMPTY
-            items.pop(0)
-        if items and isinstance(items[-1], CAnchor) and not items[-1].start:
-            tail = EMPTY
-            items.pop()
-        out.append(seq(head, _to_bytes(_cseq(items) if items else CSeq(())), tail))
+    for start, items, end in _anchored_branches(pattern, parse_pattern(pattern)):
+        body = _to_bytes(_cseq(items) if items else CSeq(()))
+        out.append(seq(EMPTY if start else any_star, body, EMPTY if end else any_star))
     return alt(*out)
 
 

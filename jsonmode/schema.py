@@ -94,8 +94,9 @@ def _walk_dicts(node: Any, path: str):
 
 
 def _find_anchor(root: JsonSchema, name: str) -> tuple[JsonSchema, str] | None:
+    """A location-independent identifier: 2019+ ``$anchor``, draft 6/7 ``$id: "#name"``, draft 4 ``id``."""
     for d, path in _walk_dicts(root, ""):
-        if d.get("$anchor") == name or d.get("$id") in (name, "#" + name):
+        if d.get("$anchor") == name or d.get("$id") in (name, "#" + name) or d.get("id") == "#" + name:
             return d, path
     return None
 

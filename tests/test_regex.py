@@ -28,6 +28,7 @@ from jsonmode.regex import (
     literal_json_string,
     normalize,
     parse_pattern,
+    pattern_node,
     string_content,
     utf8_class,
 )
@@ -69,8 +70,8 @@ def test_parse_basic_ast() -> None:
         ("\\Ba", "word boundary"),
         ("a^b", "anchor '^'"),
         ("a$b", "anchor '$'"),
-        ("(^a)", "anchor '^'"),
-        ("(a$)", "anchor '$'"),
+        ("a(b|^c)", "anchor '^'"),
+        ("(a$|b)c", "anchor '$'"),
         ("(?i)a", "inline flags"),
         ("\\p{Script=Latin}", "Unicode property"),
         ("\\A", "unknown escape"),
@@ -89,7 +90,7 @@ def test_parse_basic_ast() -> None:
 )
 def test_refusals_name_construct_and_pattern(pattern: str, construct: str) -> None:
     with pytest.raises(SchemaError) as ei:
-        parse_pattern(pattern)
+        pattern_node(pattern)
     assert construct in str(ei.value)
     assert repr(pattern) in str(ei.value)
 
@@ -217,6 +218,26 @@ def test_anchors_and_search() -> None:
     assert d.matches(b'"anything\\n"')
     d = quoted("^.$")
     assert d.matches('"😀"'.encode()) and not d.matches(b'"\\n"') and not d.matches(b'"\\u2028"')
+
+
+def test_anchors_in_groups_at_the_pattern_edges() -> None:
+    d = quoted("(^Hpt_|^Int_|_Armour_)")
+    assert d.matches(b'"Hpt_x"') and d.matches(b'"Int_"') and d.matches(b'"a_Armour_b"')
+    assert not d.matches(b'"xHpt_"') and not d.matches(b'"a_Int_"') and not d.matches(b'"Armour"')
+    d = quoted("^(?:a$|b)")
+    assert d.matches(b'"a"') and d.matches(b'"bz"') and not d.matches(b'"az"') and not d.matches(b'"xb"')
+    d = quoted("(x|(^y|z)w)$")
+    assert d.matches(b'"ax"') and d.matches(b'"yw"') and d.matches(b'"azw"')
+    assert not d.matches(b'"ayw"') and not d.matches(b'"xa"')
+    for bad in ("x(^a)", "(^a)*", "(a$)b", "a$b"):
+        with pytest.raises(SchemaError, match="anchor"):
+            pattern_node(bad)
+
+
+def test_underscore_identity_escape() -> None:
+    d = quoted("^[A-Z\\_]{2,}$")
+    assert d.matches(b'"A_"') and not d.matches(b'"A"') and not d.matches(b'"a_"')
+    assert quoted("^a\\_$").matches(b'"a_"')
 
 
 def test_pattern_with_escapes_in_value() -> None:
