@@ -317,20 +317,107 @@ class _Ctx:
             self.issue(ptr + "/" + key, key, f"{key} must be a non-empty array")
             return NEVER
         nodes = []
+        base = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
         for i, b in enumerate(branches):
             bptr = f"{ptr}/{key}/{i}"
-            base = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
             if base:
                 nodes.append(self.node({"allOf": [base, b]}, bptr))
             else:
                 nodes.append(self.node(b, bptr))
-        if key == "anyOf" or len(nodes) == 1 or _provably_disjoint([self.deref(b, ptr) for b in branches]):
+        if key == "anyOf" or len(nodes) == 1 or self._pairwise_disjoint(base, branches, ptr):
             return alt_list(nodes)
         # Text-level differences are unsound for values with several spellings (objects in
         # another property order, escaped strings, 1 vs 1.0), so overlapping oneOf is refused.
         self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
                    "(add a const/enum discriminator or disjoint types)")
         return alt_list(nodes)
+
+    # ------------------------------------------------------------------ oneOf disjointness
+    # Proofs are about VALUES (JSON Schema semantics), not texts: when no value is valid against two
+    # branches, the value of every text of the alternation matches exactly one branch, so oneOf is
+    # anyOf.  Every step may only WIDEN a schema (ignore a keyword, drop an allOf part that does not
+    # merge, an unresolvable $ref): disjoint wider schemas have disjoint narrower ones.
+
+    def _pairwise_disjoint(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> bool:
+        """Is no value valid against two of the branches (each with the sibling keywords ``base``)?"""
+        flat = [self._widen({"allOf": [base, b]} if base else b, ptr) for b in branches]
+        return all(self._disjoint(flat[i], flat[j], ptr, 0)
+                   for i in range(len(flat)) for j in range(i + 1, len(flat)))
+
+    def _widen(self, schema: JsonSchema, ptr: str, depth: int = 0) -> JsonSchema:
+        """A schema admitting every value of ``schema`` (maybe more) with no $ref/allOf to follow at its
+        top: references are resolved and allOf parts merged; a part that does not merge is dropped."""
+        if depth > 8:
+            return True
+        try:
+            schema = self.deref(schema, ptr)
+            if isinstance(schema, dict) and "$ref" in schema:
+                # $ref with siblings: drafts up to 7 ignore the siblings, later ones add them (as we
+                # compile it): the target alone is the wider of both readings
+                return self._widen(resolve_ref(self.root, schema["$ref"], ptr)[0], ptr, depth + 1)
+        except SchemaError:
+            return True
+        if not isinstance(schema, dict):
+            return schema if isinstance(schema, bool) else True
+        parts = schema.get("allOf")
+        if not isinstance(parts, list):
+            return schema
+        out: JsonSchema = {k: v for k, v in schema.items() if k != "allOf"}
+        for part in parts:
+            m = merge_schemas(out, self._widen(part, ptr, depth + 1))
+            if m is not None:
+                out = m
+        return out
+
+    def _disjoint(self, a: JsonSchema, b: JsonSchema, ptr: str, depth: int) -> bool:
+        """True only if no JSON value is valid against both ``a`` and ``b`` (False: not proved)."""
+        a, b = self._widen(a, ptr), self._widen(b, ptr)
+        if a is False or b is False:
+            return True
+        if not isinstance(a, dict) or not isinstance(b, dict):
+            return False  # true (or invalid) admits everything
+        common = _kind_set(a) & _kind_set(b)
+        if not common:
+            return True  # a value has one JSON type (integers are numbers: 1 and 1.0 are one value)
+        for x, y in ((a, b), (b, a)):
+            vals = _values(x)
+            if vals is not None and not any(_may_admit(y, v) for v in vals):
+                return True  # x admits only these values and y admits none of them
+        for kind, lo_key, hi_key in (("number", "minimum", "maximum"), ("string", "minLength", "maxLength"),
+                                     ("array", "minItems", "maxItems"), ("object", "minProperties", "maxProperties")):
+            if common == {kind} and _ranges_disjoint(_bounds(a, lo_key, hi_key), _bounds(b, lo_key, hi_key)):
+                return True  # the values' size (or number) would have to lie in both ranges
+        if common == {"object"} and depth < 4:
+            names = [r for s in (a, b) for r in (s.get("required") or []) if isinstance(r, str)]
+            for name in dict.fromkeys(names):
+                # a common instance has this property (one branch requires it), and its value would
+                # have to match what both branches say of it (false: a property the branch forbids)
+                if self._disjoint(self._prop_schema(a, name), self._prop_schema(b, name), ptr, depth + 1):
+                    return True
+        return False
+
+    def _prop_schema(self, schema: dict[str, Any], name: str) -> JsonSchema:
+        """What the value of property ``name`` must match in an object valid against ``schema``:
+        properties[name] and every matching patternProperties entry, else additionalProperties."""
+        from . import regex
+
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        pats = schema.get("patternProperties")
+        pats = pats if isinstance(pats, dict) else {}
+        sub: list[JsonSchema] = [props[name]] if name in props else []
+        content = json.dumps(name, ensure_ascii=False)[1:-1].encode()
+        for pat, ps in pats.items():
+            try:  # the same key test as _object
+                hit = self.to_dfa(regex.string_content(pat, 0, None)).matches(content)
+            except (SchemaError, AutomatonTooLarge):
+                return sub[0] if sub else True  # whether it applies is unknown: the wider of both cases
+            if hit:
+                sub.append(ps)
+        if not sub:
+            addl = schema.get("additionalProperties", True)
+            return addl if isinstance(addl, bool | dict) else True
+        return sub[0] if len(sub) == 1 else {"allOf": sub}
 
     def _not_if(self, schema: dict[str, Any], ptr: str) -> Node:
         if "not" in schema:
@@ -797,6 +884,87 @@ class _Ctx:
         return seq(lit("{"), self.open_ws, body, self.close_ws, lit("}"))
 
 
+_KINDS = frozenset({"null", "boolean", "object", "array", "string", "number"})
+
+
+def _kind_set(schema: dict[str, Any]) -> set[str]:
+    """JSON types a schema may admit by its type/const/enum; 'integer' counts as 'number'."""
+    out = set(_KINDS)
+    t = schema.get("type")
+    t = [t] if isinstance(t, str) else t
+    if isinstance(t, list) and all(isinstance(x, str) and x in TYPES for x in t):
+        out &= {"number" if x == "integer" else x for x in t}
+    vals = _values(schema)
+    if vals is not None:
+        out &= {_type_of(v) for v in vals}
+    return out
+
+
+def _values(schema: dict[str, Any]) -> list[Any] | None:
+    """The values a schema may admit when const/enum lists them (None: not a finite set)."""
+    if "const" in schema:
+        return [schema["const"]]
+    enum = schema.get("enum")
+    return list(enum) if isinstance(enum, list) else None
+
+
+def _may_admit(schema: dict[str, Any], v: Any) -> bool:
+    """False only if ``v`` is certainly not valid against ``schema`` (its type, const/enum or range)."""
+    if _type_of(v) not in _kind_set(schema):
+        return False
+    vals = _values(schema)
+    if vals is not None and not any(_json_eq(v, w) for w in vals):
+        return False
+    if _is_num(v):
+        t = schema.get("type")
+        if (t == "integer" or t == ["integer"]) and isinstance(v, float) and not v.is_integer():
+            return False  # 1.5 is no integer (1.0 is)
+        if _ranges_disjoint((v, False, v, False), _bounds(schema, "minimum", "maximum")):
+            return False
+    return True
+
+
+_Bounds = tuple[float | None, bool, float | None, bool]  # low, low exclusive, high, high exclusive
+
+
+def _bounds(schema: dict[str, Any], lo_key: str, hi_key: str) -> _Bounds:
+    """Range a schema puts on a number (minimum/maximum/exclusive*, draft 4 booleans) or a size."""
+    lo, hi = schema.get(lo_key), schema.get(hi_key)
+    lo, hi = (lo if _is_num(lo) else None), (hi if _is_num(hi) else None)
+    lo_x = hi_x = False
+    if lo_key == "minimum":
+        xlo, xhi = schema.get("exclusiveMinimum"), schema.get("exclusiveMaximum")
+        if xlo is True:  # draft 4: the minimum itself is excluded
+            lo_x = lo is not None
+        elif _is_num(xlo) and (lo is None or xlo >= lo):
+            lo, lo_x = xlo, True
+        if xhi is True:
+            hi_x = hi is not None
+        elif _is_num(xhi) and (hi is None or xhi <= hi):
+            hi, hi_x = xhi, True
+    return lo, lo_x, hi, hi_x
+
+
+def _ranges_disjoint(r: _Bounds, s: _Bounds) -> bool:
+    """No number lies in both ranges."""
+    for (_, _, hi, hi_x), (lo, lo_x, _, _) in ((r, s), (s, r)):
+        if hi is not None and lo is not None and (hi < lo or (hi == lo and (hi_x or lo_x))):
+            return True
+    return False
+
+
+def _type_of(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | float):
+        return "number"
+    if isinstance(v, str):
+        return "string"
+    return "array" if isinstance(v, list) else "object"
+
+
 def _kinds(schema: JsonSchema) -> set[str] | None:
     """JSON types a schema admits, when its own keywords say so (None: unknown)."""
     if not isinstance(schema, dict):
@@ -814,65 +982,6 @@ def _kinds(schema: JsonSchema) -> set[str] | None:
             out.add("number")
         return out
     return None
-
-
-def _type_of(v: Any) -> str:
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "boolean"
-    if isinstance(v, int | float):
-        return "number"
-    if isinstance(v, str):
-        return "string"
-    return "array" if isinstance(v, list) else "object"
-
-
-def _tag_values(schema: JsonSchema) -> dict[str, list[Any]]:
-    """Required properties pinned by const/enum: a discriminator."""
-    if not isinstance(schema, dict):
-        return {}
-    props = schema.get("properties") or {}
-    out = {}
-    for name in schema.get("required") or []:
-        p = props.get(name)
-        if isinstance(p, dict):
-            if "const" in p:
-                out[name] = [p["const"]]
-            elif isinstance(p.get("enum"), list):
-                out[name] = list(p["enum"])
-    return out
-
-
-def _provably_disjoint(branches: list[JsonSchema]) -> bool:
-    """Cheap syntactic proof that no value matches two oneOf branches."""
-    kinds = [_kinds(b) for b in branches]
-    if all(k is not None for k in kinds):
-        seen: set[str] = set()
-        ok = True
-        for k in kinds:
-            assert k is not None
-            if k & seen:
-                ok = False
-                break
-            seen |= k
-        if ok:
-            return True
-    if not all(k is not None and k == {"object"} for k in kinds):
-        return False  # a tag says nothing about non-object values, which match every branch
-    tags = [_tag_values(b) for b in branches]
-    common = set.intersection(*(set(t) for t in tags)) if tags else set()
-    for name in common:
-        vals: list[Any] = []
-        clash = False
-        for t in tags:
-            for v in t[name]:
-                if any(_json_eq(v, w) for w in vals):
-                    clash = True
-                vals.append(v)
-        if not clash:
-            return True
-    return False
 
 
 def dfa_node(d: fsm.DFA) -> Node:

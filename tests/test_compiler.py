@@ -895,3 +895,134 @@ def test_allof_inherited_properties_come_first() -> None:
               "allOf": [{"properties": {"b": {"minimum": 0}}}]}
     assert accepts(refine, '{"a": -1, "b": 2}') and not accepts(refine, '{"a": 1, "b": -2}')
     assert not accepts(refine, '{"b": 2, "a": 1}')
+
+# --------------------------------------------------------------------------- oneOf disjointness proofs
+
+_TAGGED = {"type": "object", "properties": {"t": {"enum": ["p"]}}, "required": ["t"]}
+
+
+@dataclass
+class OneOfRule:
+    """A oneOf that a disjointness rule proves exact, and a near miss whose branches overlap."""
+
+    id: str
+    schema: Any
+    accept: list[str]
+    near_miss: Any
+    overlap: str  # a value of two branches of near_miss (so near_miss itself rejects it)
+
+
+ONEOF_RULES = [
+    OneOfRule(  # per pair: null vs objects by type, the objects by their tag
+        "pairs-types-and-tags",
+        {"oneOf": [{"type": "null"}, _TAGGED,
+                   {"type": "object", "properties": {"t": {"enum": ["q", "r"]}}, "required": ["t"]}]},
+        ["null", '{"t": "p"}', '{"t": "r"}'],
+        {"oneOf": [{"type": "null"}, _TAGGED,
+                   {"type": "object", "properties": {"t": {"enum": ["q", "p"]}}, "required": ["t"]}]},
+        '{"t": "p"}',
+    ),
+    OneOfRule(  # scalar const/enum values, and a const against a type without it
+        "values",
+        {"oneOf": [{"enum": ["a", "b"]}, {"const": "c"}, {"type": "integer"}, {"const": 1.5}]},
+        ['"a"', '"c"', "2", "1.5"],
+        {"oneOf": [{"enum": ["a", "b"]}, {"const": "b"}]},
+        '"b"',
+    ),
+    OneOfRule(  # sibling keywords are part of every branch (JME_15, Snowplow sp_361)
+        "siblings-merged",
+        {"type": "object", "properties": {"kind": {"type": "string"}}, "required": ["kind"],
+         "oneOf": [{"properties": {"kind": {"const": "a"}}}, {"properties": {"kind": {"const": "b"}}}]},
+        ['{"kind": "a"}', '{"kind": "b"}'],
+        {"type": "object", "properties": {"kind": {"type": "string"}},
+         "oneOf": [{"properties": {"kind": {"const": "a"}}}, {"properties": {"kind": {"const": "b"}}}]},
+        "{}",
+    ),
+    OneOfRule(  # a property one branch requires and the other forbids (additionalProperties: false)
+        "required-vs-forbidden",
+        {"type": "object", "oneOf": [
+            {"properties": {"a": {"type": "string"}, "x": {}}, "required": ["a"], "additionalProperties": False},
+            {"properties": {"b": {"type": "string"}, "x": {}}, "additionalProperties": False}]},
+        ['{"a": "s"}', '{"b": "s"}', '{"x": 1}', "{}"],
+        {"type": "object", "oneOf": [
+            {"properties": {"a": {"type": "string"}, "x": {}}, "required": ["a"], "additionalProperties": False},
+            {"properties": {"b": {"type": "string"}, "x": {}}}]},
+        '{"a": "s"}',
+    ),
+    OneOfRule(  # forbidden by patternProperties (Github o88605): the property's value must be null there
+        "required-vs-patternProperties",
+        {"oneOf": [
+            {"type": "object", "properties": {"m": {"type": "string"}},
+             "patternProperties": {"^(o)$": {"type": "null"}}, "required": ["m"]},
+            {"type": "object", "properties": {"o": {"type": "string"}},
+             "patternProperties": {"^(m)$": {"type": "null"}}, "required": ["o"]}]},
+        ['{"m": "s"}', '{"m": "s", "o": null}', '{"o": "s", "m": null}'],
+        {"oneOf": [
+            {"type": "object", "properties": {"m": {"type": "string"}},
+             "patternProperties": {"^(oo)$": {"type": "null"}}, "required": ["m"]},
+            {"type": "object", "properties": {"o": {"type": "string"}},
+             "patternProperties": {"^(mm)$": {"type": "null"}}, "required": ["o"]}]},
+        '{"m": "s", "o": "t"}',
+    ),
+    OneOfRule(  # a shared required property whose values are disjoint, recursively (Github o85188)
+        "nested-required",
+        {"$defs": {"L": {"type": "object", "properties": {"align": {"enum": ["left"]}}, "required": ["align"]}},
+         "type": "object", "oneOf": [
+             {"properties": {"c": {"$ref": "#/$defs/L"}}, "required": ["c"]},
+             {"properties": {"c": {"type": "object", "properties": {"align": {"enum": ["right"]}},
+                                   "required": ["align"]}}, "required": ["c"]}]},
+        ['{"c": {"align": "left"}}', '{"c": {"align": "right"}}'],
+        {"type": "object", "oneOf": [
+            {"properties": {"c": {"type": "object", "properties": {"align": {"enum": ["left"]}}}},
+             "required": ["c"]},
+            {"properties": {"c": {"type": "object", "properties": {"align": {"enum": ["right"]}}}},
+             "required": ["c"]}]},
+        '{"c": {}}',
+    ),
+    OneOfRule(  # number ranges (exclusive bounds)
+        "number-ranges",
+        {"oneOf": [{"type": "number", "exclusiveMaximum": 0}, {"type": "integer", "minimum": 0, "maximum": 9},
+                   {"type": "number", "exclusiveMinimum": 9}]},
+        ["-0.5", "0", "9", "9.5"],
+        {"oneOf": [{"type": "number", "maximum": 0}, {"type": "integer", "minimum": 0}]},
+        "0",
+    ),
+    OneOfRule(  # array sizes
+        "array-sizes",
+        {"oneOf": [{"type": "array", "maxItems": 1}, {"type": "array", "minItems": 2, "items": {"type": "integer"}}]},
+        ["[]", '["s"]', "[1, 2]"],
+        {"oneOf": [{"type": "array", "maxItems": 2}, {"type": "array", "minItems": 2, "items": {"type": "integer"}}]},
+        "[1, 2]",
+    ),
+]
+
+
+@pytest.mark.parametrize("rule", ONEOF_RULES, ids=[r.id for r in ONEOF_RULES])
+def test_oneof_proved_disjoint(rule: OneOfRule) -> None:
+    d = dfa(rule.schema)
+    for text in rule.accept:
+        assert js_valid(rule.schema, text), f"test bug: jsonschema rejects {text!r}"
+        assert d.matches(text.encode()), f"should accept {text!r}"
+    v = validator(rule.schema)  # every member matches exactly one branch
+    for raw in sample_texts(eager_dfa(rule.schema), 40, seed=7):
+        value = json.loads(raw.decode("utf-8"))
+        assert v.is_valid(value), raw
+
+
+@pytest.mark.parametrize("rule", ONEOF_RULES, ids=[r.id for r in ONEOF_RULES])
+def test_oneof_near_miss_is_refused(rule: OneOfRule) -> None:
+    branches = rule.near_miss["oneOf"]
+    base = {k: v for k, v in rule.near_miss.items() if k != "oneOf"}
+    matching = [b for b in branches if js_valid({**base, "allOf": [b]}, rule.overlap)]
+    assert len(matching) >= 2, "test bug: the overlap value is not in two branches"
+    with pytest.raises(SchemaError) as ei:
+        schema_to_node(rule.near_miss)
+    assert [i.keyword for i in ei.value.issues] == ["oneOf"]
+
+
+def test_oneof_widening_never_proves_true_branches_disjoint() -> None:
+    """A branch that admits everything (true, {}, an unresolvable part) overlaps every satisfiable one."""
+    for other in ({"type": "null"}, {"const": 1}, {"type": "object", "required": ["a"]}):
+        for free in (True, {}, {"not": {"type": "string"}}, {"description": "anything"}):
+            with pytest.raises(SchemaError):
+                schema_to_node({"oneOf": [free, other]})
