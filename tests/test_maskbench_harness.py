@@ -473,7 +473,7 @@ def test_isolate_memory_and_state(tmp_path: Path, tokdir: Path, isolate: str) ->
         if sys.platform.startswith("linux"):
             assert nxt["peak_rss_mb"] - nxt["base_rss_mb"] < 50
             assert abs(nxt["base_rss_mb"] - hog["base_rss_mb"]) < 50
-        assert all(r["fork_ms"] >= 0 and r["isolate_overhead_ms"] >= 0 for r in rows)
+        assert all(r["fork_ms"] >= 0 and r["isolate_overhead_ms"] >= 0 and r["rewarm_ms"] >= 0 for r in rows)
     else:  # the worker carries the leak: what --isolate fork is for
         assert leaked["error"].endswith("leaked=1")
         if sys.platform.startswith("linux"):
