@@ -4,7 +4,7 @@ Usage::
 
     python -m benchmarks.maskbench DATA --tokenizer TOKENIZER_DIR \\
         [--engine jsonmode] [--engine llguidance] [--engine xgrammar] [--engine outlines] \\
-        [--sample N --seed S] [--timeout SECONDS] [--jobs J] [--json OUT.json]
+        [--sample N --seed S] [--timeout SECONDS] [--jobs J] [--isolate {fork,none}] [--json OUT.json]
 
 ``DATA`` is a directory of MaskBench ``*.json`` files or a ``.tar``/``.tar.xz`` of them (read in
 place).  Each file is ``{"schema": ..., "tests": [{"valid": bool, "data": ...}, ...]}``.
@@ -23,7 +23,17 @@ Protocol (MaskBench, JSONSchemaBench arXiv 2501.10868), per schema file and engi
   ``invalidation_error`` (an invalid test accepted; takes precedence, it is the worse kind).
 
 Each engine runs in its own pool of ``--jobs`` spawned worker processes; a worker loads the
-tokenizer and the engine once, and is replaced when a task times out or the process dies.
+tokenizer and the engine once, warms the engine on one small schema (untimed), and is replaced
+when it dies or stops answering.  With ``--isolate fork`` (the default where ``os.fork``
+exists) the worker runs each schema in a child forked from itself: the child's peak RSS
+(``peak_rss_mb``) is the worker's base (``base_rss_mb``) plus that schema alone, and no state
+(caches, heap growth) carries over from one schema to the next; a timeout or ``--max-rss-mb``
+kills the child, a child that dies without a row is a crash.  ``--isolate none`` runs the
+schemas one after another in the worker itself (its RSS then carries earlier schemas' leftovers).
+Rows also carry ``base_rss_mb`` (RSS when the schema's measurement starts), ``isolate``, the
+minor page faults in TTFM and in the tests (``minflt_ttfm``, ``minflt_tests``) and, with fork,
+``fork_ms`` (the ``os.fork()`` call), ``rewarm_ms`` and ``isolate_overhead_ms`` (the worker's
+wall time per schema beyond the child's ``run_schema``).
 With more than one job the workers share the CPU cores, so latencies carry some noise; use
 ``--jobs 1`` for the cleanest timings.  Garbage collection is off while a schema's tests run.
 
@@ -45,8 +55,10 @@ import json
 import math
 import multiprocessing as mp
 import os
+import pickle
 import random
 import resource
+import signal
 import sys
 import tarfile
 import time
@@ -278,6 +290,26 @@ def missing_reason(spec: str) -> str | None:
 # =========================================================================== one schema
 
 
+def _proc_status_mb(field: str, pid: int | str = "self") -> float | None:
+    """A ``kB`` line of ``/proc/PID/status`` (``VmRSS``, ``VmHWM``) in MB; None off Linux."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _vm_rss_mb(pid: int | str = "self") -> float | None:
+    return _proc_status_mb("VmRSS", pid)
+
+
+def _minflt() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def _rss_reset() -> bool:
     try:
         with open("/proc/self/clear_refs", "w") as f:
@@ -289,13 +321,9 @@ def _rss_reset() -> bool:
 
 def _rss_peak_mb(reset_ok: bool) -> float:
     if reset_ok:
-        try:
-            with open("/proc/self/status") as f:
-                for line in f:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024.0
-        except OSError:
-            pass
+        hwm = _proc_status_mb("VmHWM")
+        if hwm is not None:
+            return hwm
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
@@ -319,14 +347,17 @@ def run_schema(
     row["invalid_tests"] = row["tests"] - row["valid_tests"]
     encoded = [tok.encode(json.dumps(t.get("data"), indent=None, ensure_ascii=False)) for t in tests]
     rss_ok = _rss_reset()
+    row["base_rss_mb"] = _vm_rss_mb()
     samples: list[int] = []
     gc.collect()
+    flt0 = _minflt()
     t0 = time.perf_counter_ns()
     try:
         matcher = engine.compile(doc.get("schema"))
         t1 = time.perf_counter_ns()
         matcher.mask()
         t2 = time.perf_counter_ns()
+        flt1 = _minflt()
     except EngineRefusal as e:
         row.update(status="schema_error", error=_err(e))
         row["peak_rss_mb"] = _rss_peak_mb(rss_ok)
@@ -337,6 +368,7 @@ def run_schema(
         return row
     row["compile_ms"] = (t1 - t0) / 1e6
     row["ttfm_ms"] = (t2 - t0) / 1e6
+    row["minflt_ttfm"] = flt1 - flt0
     clock = time.perf_counter_ns
     failures: list[dict[str, Any]] = row["failures"]
     gc.disable()
@@ -379,6 +411,7 @@ def run_schema(
         row.update(status="runtime_error", error=_err(e), traceback=traceback.format_exc(limit=8))
     finally:
         gc.enable()
+    row["minflt_tests"] = _minflt() - flt1
     if row["status"] != "runtime_error":
         if row["invalidation_errors"]:
             row["status"] = "invalidation_error"
@@ -408,6 +441,8 @@ def _new_row(name: str, engine_name: str) -> dict[str, Any]:
         "ttfm_ms": None,
         "tokens": 0,
         "peak_rss_mb": None,
+        "base_rss_mb": None,
+        "isolate": None,
         "error": None,
         "failures": [],
     }
@@ -416,7 +451,175 @@ def _new_row(name: str, engine_name: str) -> dict[str, Any]:
 # =========================================================================== workers
 
 
-def _worker_main(conn: Any, spec: str, options: dict[str, Any], tokenizer_path: str) -> None:
+ISOLATE_MODES = ("fork", "none")
+
+
+def fork_available() -> bool:
+    """Whether ``--isolate fork`` can run here (POSIX ``os.fork``: Linux, macOS)."""
+    return hasattr(os, "fork") and sys.platform != "win32"
+
+
+def default_isolate() -> str:
+    return "fork" if fork_available() else "none"
+
+
+_WARM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "s": {"type": "string"},
+        "i": {"type": "integer"},
+        "n": {"type": "number"},
+        "b": {"type": "boolean"},
+        "a": {"type": "array", "items": {"type": "string"}},
+        "o": {"type": "object"},
+    },
+    "required": ["s"],
+}
+_WARM_DATA = {"s": "warm \u00e9", "i": -12, "n": 1.5e3, "b": True, "a": ["x", "y"], "o": {"k": None}}
+
+
+def _warm_up(engine: Any, tok: TokenizerHandle) -> None:
+    """One small schema through compile/mask/advance, untimed, before the first real schema.
+
+    Lazy per-engine set-up (token tables built on first compile, imports, JIT) then lands in
+    the worker once instead of in the first schema's TTFM -- or, with ``--isolate fork``, in
+    every child, which starts from the worker's state.  Each fork child runs it once more,
+    untimed, so that the copy-on-write faults of the common code paths (engine objects,
+    interpreter state, the malloc heap numpy's temporaries reuse) are not in its timings;
+    the whole walk, not just compile + first mask, measured best (jsonmode: ~100 ms/schema).
+    Errors are ignored.
+    """
+    try:
+        m = engine.compile(_WARM_SCHEMA)
+        for t in tok.encode(json.dumps(_WARM_DATA, ensure_ascii=False)):
+            m.mask()
+            if not m.allows(t) or not m.advance(t):
+                break
+        m.is_accepting()
+        m.reset()
+        m.mask()
+    except Exception:
+        pass
+
+
+class _ForkState:
+    """The worker's current child (for its SIGTERM handler) and libc's ``prctl`` (Linux)."""
+
+    child: int | None = None
+    prctl: Any = None
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    # The worker is being stopped (timeout / --max-rss-mb / end of run): take the child along.
+    pid = _ForkState.child
+    if pid:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except OSError:
+            pass
+    os._exit(128 + signum)
+
+
+def _child_init(parent: int) -> None:
+    """First thing in a forked child: die with the worker (Linux ``PR_SET_PDEATHSIG``)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if _ForkState.prctl is not None:
+        _ForkState.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    if os.getppid() != parent:  # the worker died before prctl took effect
+        os._exit(1)
+
+
+def _run_forked(
+    conn: Any, engine: Any, tok: TokenizerHandle, file_name: str, doc: dict[str, Any], name: str
+) -> dict[str, Any]:
+    """:func:`run_schema` in a child made with ``os.fork()``; the row comes back over a pipe.
+
+    The child starts as a copy-on-write image of the worker (engine loaded and warmed), so its
+    peak RSS (VmHWM, reset by the kernel to the child's RSS at fork) is base + this schema, and
+    nothing one schema leaves behind (caches, fragmentation) reaches the next.  A child that
+    dies without a row (signal, ``os._exit``, crash in native code) gives a ``crash`` row.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    rfd, wfd = os.pipe()
+    parent = os.getpid()
+    t0 = time.perf_counter_ns()
+    pid = os.fork()
+    if pid == 0:  # ---- child: never returns
+        code = 0
+        try:
+            _child_init(parent)
+            os.close(rfd)
+            conn.close()  # only the worker talks to the harness
+            c0 = time.perf_counter_ns()
+            # The child's first writes to pages it shares with the worker are copy-on-write
+            # faults (5-10 us each on a VM); warming up again takes the common ones here, out
+            # of the timed TTFM (it adds no state: the worker ran the same warm-up).
+            _warm_up(engine, tok)
+            w0 = time.perf_counter_ns()
+            row = run_schema(engine, tok, file_name, doc, name)
+            row["rewarm_ms"] = (w0 - c0) / 1e6
+            row["child_ms"] = (time.perf_counter_ns() - w0) / 1e6
+            data = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(wfd, "wb") as f:
+                f.write(data)
+        except BaseException:
+            code = 70
+            traceback.print_exc()
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    # ---- worker
+    fork_ns = time.perf_counter_ns() - t0
+    _ForkState.child = pid
+    os.close(wfd)
+    try:
+        conn.send(("child", file_name, pid))
+        chunks = []
+        while True:
+            chunk = os.read(rfd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(rfd)
+        _, status = os.waitpid(pid, 0)
+        _ForkState.child = None
+    total_ms = (time.perf_counter_ns() - t0) / 1e6
+    data = b"".join(chunks)
+    row: dict[str, Any] | None = None
+    if data:
+        try:
+            row = pickle.loads(data)
+        except Exception:
+            row = None
+    if row is None:
+        row = _new_row(file_name, name)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            how = f"killed by signal {sig} ({signal.Signals(sig).name})" if sig in _SIGNALS else f"killed by signal {sig}"
+        else:
+            how = f"exit code {os.waitstatus_to_exitcode(status)}"
+        row.update(status="crash", error=f"schema child process died without a result ({how})")
+    row["fork_ms"] = fork_ns / 1e6
+    child_ms = row.pop("child_ms", None)
+    if child_ms is not None:
+        row["isolate_overhead_ms"] = max(0.0, total_ms - child_ms)
+    return row
+
+
+_SIGNALS = {int(s) for s in signal.Signals}
+
+
+def _worker_main(
+    conn: Any, spec: str, options: dict[str, Any], tokenizer_path: str, isolate: str = "none"
+) -> None:
+    fork = isolate == "fork" and fork_available()
+    if fork:
+        # Rust tokenizers warn (and can deadlock) when a process forks after their threads ran.
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
     try:
         tok = TokenizerHandle(tokenizer_path)
         name, factory = resolve_engine(spec)
@@ -427,7 +630,22 @@ def _worker_main(conn: Any, spec: str, options: dict[str, Any], tokenizer_path: 
     except BaseException as e:  # reported to the parent
         conn.send(("init_error", f"{_err(e)}\n{traceback.format_exc(limit=8)}", False))
         return
+    _warm_up(engine, tok)
+    # Load-time objects out of the collector's way: cheaper collections in both modes, and
+    # with fork no collection in a child touches (copies) the worker's pages for them.
+    gc.collect()
+    gc.freeze()
+    if fork:
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                _ForkState.prctl = ctypes.CDLL(None, use_errno=True).prctl
+            except (OSError, AttributeError):
+                _ForkState.prctl = None
+        signal.signal(signal.SIGTERM, _on_sigterm)
     conn.send(("ready", name))
+    mode = "fork" if fork else "none"
     while True:
         try:
             task = conn.recv()
@@ -442,7 +660,11 @@ def _worker_main(conn: Any, spec: str, options: dict[str, Any], tokenizer_path: 
             row = _new_row(file_name, name)
             row.update(status="compile_error", error=f"bad MaskBench file: {_err(e)}")
         else:
-            row = run_schema(engine, tok, file_name, doc, name)
+            if fork:
+                row = _run_forked(conn, engine, tok, file_name, doc, name)
+            else:
+                row = run_schema(engine, tok, file_name, doc, name)
+        row["isolate"] = mode
         conn.send(("result", row))
 
 
@@ -459,17 +681,9 @@ class _Worker:
     ready: bool = False
     task: SchemaFile | None = None
     started: float = 0.0
-
-
-def _vm_rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-    except (OSError, ValueError):
-        pass
-    return 0.0
+    child: int | None = None  # --isolate fork: the pid of the task's child, once the worker said
+    draining: str | None = None  # a child killed by the harness: its worker's late row is dropped
+    drain_deadline: float = 0.0
 
 
 def run_engine(
@@ -483,11 +697,20 @@ def run_engine(
     max_rss_mb: float | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     start_method: str = "spawn",
+    isolate: str | None = None,
 ) -> list[dict[str, Any]]:
     """Run every file on one engine in a pool of worker processes; rows in file order.
 
+    ``isolate="fork"`` (the default where ``os.fork`` exists): each schema runs in a child
+    forked from its worker (see :func:`_run_forked`).  A timeout or ``max_rss_mb`` (watched on
+    the child) kills that child and the worker carries on; a worker that does not answer within
+    5 s after that, or any stuck worker with ``isolate="none"``, is killed and replaced.
+
     Raises :class:`EngineInitError` when the engine cannot start in a worker.
     """
+    isolate = isolate or default_isolate()
+    if isolate not in ISOLATE_MODES:
+        raise ValueError(f"isolate={isolate!r}: expected one of {ISOLATE_MODES}")
     ctx = mp.get_context(start_method)
     name = engine_display_name(spec)
     pending = list(reversed(files))
@@ -498,13 +721,22 @@ def run_engine(
     def spawn() -> _Worker:
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(
-            target=_worker_main, args=(child, spec, dict(options or {}), tokenizer_path), daemon=True
+            target=_worker_main, args=(child, spec, dict(options or {}), tokenizer_path, isolate), daemon=True
         )
         proc.start()
         child.close()
         return _Worker(proc, parent)
 
+    def kill_child(w: _Worker) -> None:
+        if w.child:
+            try:
+                os.kill(w.child, signal.SIGKILL)
+            except OSError:
+                pass
+            w.child = None
+
     def stop(w: _Worker) -> None:
+        kill_child(w)  # the worker's SIGTERM handler / PR_SET_PDEATHSIG do it too
         if w.proc.is_alive():
             w.proc.terminate()
             w.proc.join(2.0)
@@ -531,12 +763,13 @@ def run_engine(
         while pending or busy_count():
             # dispatch
             for w in workers:
-                if w.ready and w.task is None and pending:
+                if w.ready and w.task is None and w.draining is None and pending:
                     f = pending.pop()
                     w.task, w.started = f, time.monotonic()
                     w.conn.send((f.name, f.raw))
             now = time.monotonic()
             deadlines = [w.started + timeout - now for w in workers if w.task is not None]
+            deadlines += [w.drain_deadline - now for w in workers if w.draining is not None]
             wait_s = max(0.0, min([0.5, *deadlines]))
             objs = [w.conn for w in workers] + [w.proc.sentinel for w in workers]
             mp_wait(objs, timeout=wait_s)
@@ -550,12 +783,18 @@ def run_engine(
                             w.ready = True
                         elif msg[0] == "init_error":
                             raise EngineInitError(msg[1], bool(msg[2]))
+                        elif msg[0] == "child":
+                            if w.task is not None and msg[1] == w.task.name:
+                                w.child = int(msg[2])
                         elif msg[0] == "result":
                             row = msg[1]
-                            results[row["file"]] = row
-                            w.task = None
-                            if progress:
-                                progress(name, len(results), len(files))
+                            if w.task is not None and row["file"] == w.task.name:
+                                results[row["file"]] = row
+                                w.task, w.child = None, None
+                                if progress:
+                                    progress(name, len(results), len(files))
+                            elif w.draining == row["file"]:  # the child we killed: already counted
+                                w.draining = None
                 except (EOFError, OSError, ConnectionError):
                     dead = True
                 if dead or not w.proc.is_alive():
@@ -569,12 +808,22 @@ def run_engine(
                             raise EngineInitError(f"worker died during start-up (exit code {code})", False)
                     replace.append(w)
                 elif w.task is not None:
+                    over = None
                     if time.monotonic() - w.started > timeout:
-                        fail(w, "timeout", f"no result within {timeout:g} s")
-                        replace.append(w)
-                    elif max_rss_mb and _vm_rss_mb(w.proc.pid) > max_rss_mb:
-                        fail(w, "crash", f"worker RSS over --max-rss-mb {max_rss_mb:g}")
-                        replace.append(w)
+                        over = ("timeout", f"no result within {timeout:g} s")
+                    elif max_rss_mb and (_vm_rss_mb(w.child or w.proc.pid) or 0.0) > max_rss_mb:
+                        who = "schema child" if w.child else "worker"
+                        over = ("crash", f"{who} RSS over --max-rss-mb {max_rss_mb:g}")
+                    if over is not None:
+                        task_name, child = w.task.name, w.child
+                        fail(w, *over)
+                        if child:  # fork: kill the child only; the worker reports it and goes on
+                            kill_child(w)
+                            w.draining, w.drain_deadline = task_name, time.monotonic() + 5.0
+                        else:
+                            replace.append(w)
+                elif w.draining is not None and time.monotonic() > w.drain_deadline:
+                    replace.append(w)
             for w in replace:
                 stop(w)
                 workers.remove(w)
@@ -683,6 +932,8 @@ _TABLE_ROWS: tuple[tuple[str, str], ...] = (
     ("tokens", "tokens"),
     ("peak_rss_mb_p50", "peak RSS p50 (MB)"),
     ("peak_rss_mb_max", "peak RSS max (MB)"),
+    ("base_rss_mb_p50", "  base RSS p50 (MB)"),
+    ("schema_rss_mb_max", "  peak - base max (MB)"),
 )
 
 
@@ -695,12 +946,20 @@ def build_table(
     computed over the N schemas both compiled (so refusals/timeouts on one side do not skew it).
     """
     engines = list(summaries)
-    rss_p50: dict[str, float | None] = {}
+    extra: dict[str, dict[str, float | None]] = {}  # table-only memory figures (not in the summary)
     for e in engines:
-        rss = np.asarray(
-            [r["peak_rss_mb"] for r in rows if r["engine"] == e and r.get("peak_rss_mb") is not None]
+        mine = [r for r in rows if r["engine"] == e and r.get("peak_rss_mb") is not None]
+        rss = np.asarray([r["peak_rss_mb"] for r in mine], dtype=np.float64)
+        base = np.asarray([r["base_rss_mb"] for r in mine if r.get("base_rss_mb") is not None], dtype=np.float64)
+        grow = np.asarray(
+            [r["peak_rss_mb"] - r["base_rss_mb"] for r in mine if r.get("base_rss_mb") is not None],
+            dtype=np.float64,
         )
-        rss_p50[e] = _pct(rss.astype(np.float64), 50)
+        extra[e] = {
+            "peak_rss_mb_p50": _pct(rss, 50),
+            "base_rss_mb_p50": _pct(base, 50),
+            "schema_rss_mb_max": float(grow.max()) if grow.size else None,
+        }
     ratio_pairs = [("jsonmode", p) for p in engines if p != "jsonmode"] if "jsonmode" in engines else []
     # Ratios compare like with like: only the schemas that both engines compiled.
     common: dict[tuple[str, str], tuple[int, dict[str, Any], dict[str, Any]]] = {}
@@ -718,7 +977,7 @@ def build_table(
     for key, label in _TABLE_ROWS:
         line = [label]
         for e in engines:
-            v = rss_p50[e] if key == "peak_rss_mb_p50" else summaries[e].get(key)
+            v = extra[e][key] if key in extra[e] else summaries[e].get(key)
             line.append(_fmt(v, key))
         for a, b in ratio_pairs:
             _, sa, sb = common[(a, b)]
@@ -847,7 +1106,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-rss-mb",
         type=float,
         default=8000.0,
-        help="kill a worker above this RSS (counted as crash; 0 = off)",
+        help="kill a schema's process (its fork child, or the worker with --isolate none) above this "
+        "RSS (counted as crash; 0 = off)",
+    )
+    ap.add_argument(
+        "--isolate",
+        choices=ISOLATE_MODES,
+        default=None,
+        help="fork: each schema runs in a child forked from its worker (engine loaded and warmed), so "
+        "peak RSS is base + that schema and no state carries over between schemas; none: in the "
+        f"worker itself, one schema after another (default: {default_isolate()}; fork needs os.fork)",
     )
     ap.add_argument(
         "--option",
@@ -943,10 +1211,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         cats[f.category] += 1
     no_tests = sum(1 for f in files if not f.load().get("tests"))
     note = " (timings share the CPU: use --jobs 1 for the cleanest latencies)" if args.jobs > 1 else ""
+    isolate = args.isolate or default_isolate()
+    isolate_note = ""
+    if isolate == "fork" and not fork_available():
+        isolate = "none"
+        isolate_note = " (fork unavailable here: schemas run in the worker, peak RSS is the worker's)"
+    elif isolate == "none":
+        isolate_note = " (peak RSS includes what earlier schemas left in the worker)"
     print(
         f"{len(files)} files from {args.data} ({len(cats)} categories; {no_tests} without tests, "
         f"which pass when they compile); tokenizer {args.tokenizer}; jobs={args.jobs}{note}; "
-        f"timeout={args.timeout:g}s",
+        f"timeout={args.timeout:g}s; isolate={isolate}{isolate_note}",
         file=sys.stderr,
     )
 
@@ -978,6 +1253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 options=options.get(name, {}),
                 max_rss_mb=args.max_rss_mb or None,
                 progress=progress,
+                isolate=isolate,
             )
         except EngineInitError as e:
             msg = str(e).strip()
@@ -1010,6 +1286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "shard": args.shard,
                 "timeout_s": args.timeout,
                 "jobs": args.jobs,
+                "isolate": isolate,
+                "isolate_requested": args.isolate or default_isolate(),
+                "warmup": True,
                 "files": len(files),
                 "skipped": skipped,
                 "versions": _versions(specs),

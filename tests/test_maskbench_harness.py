@@ -101,6 +101,36 @@ class Tricky(AcceptAll):
         return _Matcher(self.tok, schema, _oracle_accept, self.words)
 
 
+_LEAK: list[np.ndarray] = []  # what a leaky engine keeps between schemas (a cache, say)
+
+
+class Hog(AcceptAll):
+    """Misbehaves in compile on request: memory, leaks, signals, exits, hangs (for --isolate)."""
+
+    name = "hog"
+
+    def compile(self, schema: Any) -> _Matcher:
+        if "x-leak-mb" in schema:  # kept after the schema is done: the next one must not see it
+            _LEAK.append(np.ones(schema["x-leak-mb"] << 20, np.uint8))
+        if "x-hold-mb" in schema:  # above --max-rss-mb long enough for the harness to notice
+            big = np.ones(schema["x-hold-mb"] << 20, np.uint8)
+            time.sleep(20)
+            del big
+        if "x-leaked" in schema:  # reports what earlier schemas left behind in this process
+            raise EngineRefusal(f"leaked={len(_LEAK)}")
+        if "x-segv" in schema:
+            import resource
+            import signal
+
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            os.kill(os.getpid(), signal.SIGSEGV)
+        if "x-exit" in schema:
+            os._exit(3)
+        if "x-hang" in schema:
+            time.sleep(600)
+        return super().compile(schema)
+
+
 class NotHere:
     name = "not_here"
 
@@ -330,6 +360,8 @@ def test_harness_end_to_end(tmp_path: Path, tokdir: Path, capsys: pytest.Capture
     assert row["category"] == "JME" and row["status"] == "invalidation_error"
     assert {"ttfm_ms", "tokens", "tbm_p50_us", "tbm_p999_us", "peak_rss_mb", "error", "failures"} <= set(row)
     assert len(result["meta"]["skipped"]) == 2
+    assert result["meta"]["isolate"] == mb.default_isolate()
+    assert {r["isolate"] for r in result["rows"] if r["status"] not in ("timeout", "crash")} == {mb.default_isolate()}
 
 
 def test_missing_builtin_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -401,3 +433,125 @@ def test_shards_merge_to_the_whole_run(tmp_path: Path, tokdir: Path, capsys: pyt
     assert s["tbm_max_us"] == pytest.approx(max(pooled))
     with pytest.raises(SystemExit):
         mb.main([str(data), *common, "--shard", "3/2"])
+
+
+# --------------------------------------------------------------------------- --isolate
+
+
+def _write_docs(d: Path, docs: dict[str, dict[str, Any]]) -> list[mb.SchemaFile]:
+    d.mkdir(parents=True, exist_ok=True)
+    for name, doc in docs.items():
+        (d / name).write_text(json.dumps(doc))
+    return mb.read_dataset(d)
+
+
+SMALL_TESTS = [{"valid": True, "data": {"a": 1}}, {"valid": False, "data": {}}]
+
+
+@pytest.mark.parametrize("isolate", ["fork", "none"])
+def test_isolate_memory_and_state(tmp_path: Path, tokdir: Path, isolate: str) -> None:
+    """With fork a schema that allocates (and keeps) 200 MB does not raise the next one's peak RSS."""
+    if isolate == "fork" and not mb.fork_available():
+        pytest.skip("no os.fork here")
+    files = _write_docs(
+        tmp_path / "data",
+        {
+            "A---1hog.json": _doc({**OBJ_SCHEMA, "x-leak-mb": 200}, SMALL_TESTS),
+            "A---2next.json": _doc(OBJ_SCHEMA, SMALL_TESTS),
+            "A---3leaked.json": _doc({**OBJ_SCHEMA, "x-leaked": True}, SMALL_TESTS),
+        },
+    )
+    rows = mb.run_engine(f"{ME}:Hog", files, str(tokdir), jobs=1, timeout=30, isolate=isolate)
+    hog, nxt, leaked = rows
+    assert [r["isolate"] for r in rows] == [isolate] * 3
+    assert hog["status"] == nxt["status"] == "invalidation_error"  # AcceptAll accepts {}
+    if sys.platform.startswith("linux"):
+        assert hog["peak_rss_mb"] - hog["base_rss_mb"] > 190  # this schema's 200 MB is in its peak
+    if isolate == "fork":
+        assert leaked["error"].endswith("leaked=0")  # no state from earlier schemas
+        assert nxt["peak_rss_mb"] < hog["peak_rss_mb"] - 150
+        if sys.platform.startswith("linux"):
+            assert nxt["peak_rss_mb"] - nxt["base_rss_mb"] < 50
+            assert abs(nxt["base_rss_mb"] - hog["base_rss_mb"]) < 50
+        assert all(r["fork_ms"] >= 0 and r["isolate_overhead_ms"] >= 0 and r["rewarm_ms"] >= 0 for r in rows)
+    else:  # the worker carries the leak: what --isolate fork is for
+        assert leaked["error"].endswith("leaked=1")
+        if sys.platform.startswith("linux"):
+            assert nxt["base_rss_mb"] > hog["base_rss_mb"] + 150
+
+
+@pytest.mark.parametrize("isolate", ["fork", "none"])
+def test_isolate_crash_hang_and_rss_limit(tmp_path: Path, tokdir: Path, isolate: str) -> None:
+    """A child (or worker) that dies is a crash, a hang a timeout, --max-rss-mb a crash; the run goes on."""
+    if isolate == "fork" and not mb.fork_available():
+        pytest.skip("no os.fork here")
+    files = _write_docs(
+        tmp_path / "data",
+        {
+            "C---1segv.json": _doc({**OBJ_SCHEMA, "x-segv": True}, SMALL_TESTS),
+            "C---2exit.json": _doc({**OBJ_SCHEMA, "x-exit": True}, SMALL_TESTS),
+            "C---3hang.json": _doc({**OBJ_SCHEMA, "x-hang": True}, SMALL_TESTS),
+            "C---4hold.json": _doc({**OBJ_SCHEMA, "x-hold-mb": 700}, SMALL_TESTS),
+            "C---5ok.json": _doc(OBJ_SCHEMA, SMALL_TESTS),
+        },
+    )
+    t0 = time.monotonic()
+    rows = mb.run_engine(f"{ME}:Hog", files, str(tokdir), jobs=1, timeout=4, max_rss_mb=500, isolate=isolate)
+    assert time.monotonic() - t0 < 60
+    by = {r["file"]: r for r in rows}
+    status = {k: r["status"] for k, r in by.items()}
+    assert status == {
+        "C---1segv.json": "crash",
+        "C---2exit.json": "crash",
+        "C---3hang.json": "timeout",
+        "C---4hold.json": "crash",
+        "C---5ok.json": "invalidation_error",  # ran after all that: AcceptAll accepts {}
+    }
+    assert "RSS over --max-rss-mb 500" in by["C---4hold.json"]["error"]
+    if isolate == "fork":
+        assert "SIGSEGV" in by["C---1segv.json"]["error"]
+        assert "exit code 3" in by["C---2exit.json"]["error"]
+        assert "schema child RSS" in by["C---4hold.json"]["error"]
+    else:
+        assert "worker process died" in by["C---1segv.json"]["error"]
+
+
+def _gone(pid: int, within: float) -> bool:
+    """``pid`` exited (absent, or a zombie waiting for its reaper) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and PR_SET_PDEATHSIG")
+@pytest.mark.parametrize("how", ["terminate", "kill"])
+def test_isolate_fork_child_dies_with_its_worker(tokdir: Path, how: str) -> None:
+    """No orphan: a worker stopped by SIGTERM (its handler) or SIGKILL (PDEATHSIG) takes its child along."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=True)
+    proc = ctx.Process(target=mb._worker_main, args=(child, f"{ME}:Hog", {}, str(tokdir), "fork"), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        assert parent.poll(60) and parent.recv()[0] == "ready"
+        parent.send(("H---hang.json", json.dumps(_doc({"x-hang": True}, SMALL_TESTS)).encode()))
+        assert parent.poll(30)
+        kind, name, pid = parent.recv()
+        assert (kind, name) == ("child", "H---hang.json") and pid != proc.pid
+        assert not _gone(pid, 0.2)  # the child is hanging in compile
+        getattr(proc, how)()
+        proc.join(10)
+        assert not proc.is_alive()
+        assert _gone(pid, 5.0)
+    finally:
+        if proc.is_alive():
+            proc.kill()
