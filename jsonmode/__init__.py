@@ -12,6 +12,7 @@ from .decode import decode_batch
 from .engine import BatchGenerationError, Engine, Generation, generate
 from .errors import (
     AutomatonTooLarge,
+    CompileTimeoutError,
     JsonModeError,
     OutputError,
     RecursionLimitError,
@@ -44,6 +45,7 @@ __all__ = [
     "AutomatonTooLarge",
     "BatchGenerationError",
     "CompileOptions",
+    "CompileTimeoutError",
     "Engine",
     "Generation",
     "JsonLogitsProcessor",

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, LazyDFA, Node
+from .fsm import DFA, LazyDFA, Node, time_limit
 from .vocab import Vocabulary
 
 _BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pays off
@@ -656,8 +656,9 @@ def compile_automaton(
     if path is not None and path.exists():
         ta = TokenAutomaton.load(path, vocab)
     else:
-        node = schema_to_node(schema, opts)
-        ta = automaton_from_node(node, vocab, max_states=opts.max_lazy_states, key=key)
+        with time_limit(opts.max_compile_seconds):
+            node = schema_to_node(schema, opts)
+            ta = automaton_from_node(node, vocab, max_states=opts.max_lazy_states, key=key)
         if precompute:
             ta.precompute()
         if path is not None:

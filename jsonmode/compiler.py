@@ -66,6 +66,7 @@ class CompileOptions:
     # states a lazily built automaton may grow to while matching (about 2 KB each): counted
     # repetitions (maxItems of structured items, long maxLength) grow with the output they see
     max_lazy_states: int = 500_000
+    max_compile_seconds: float | None = 20.0  # schema -> automaton; past it CompileTimeoutError
     disk_cache_states: int = 20_000  # automata up to this size are written to cache_dir
     eager_states: int = 10_000  # limit of eagerly built operands of allOf intersections
     extra: dict[str, Any] = field(default_factory=dict)
@@ -1207,7 +1208,8 @@ def schema_to_node(schema: JsonSchema, opts: CompileOptions | None = None) -> No
     old_limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(old_limit, 20_000))
     try:
-        node = ctx.node(schema, "")
+        with fsm.time_limit(opts.max_compile_seconds):
+            node = ctx.node(schema, "")
     except RecursionError as e:
         raise AutomatonTooLarge("schema nesting is too deep to compile (Python recursion limit)") from e
     finally:

@@ -40,6 +40,10 @@ class AutomatonTooLarge(SchemaError):
     """A named limit (states, positions, recursion depth) was exceeded while compiling."""
 
 
+class CompileTimeoutError(AutomatonTooLarge):
+    """Compiling took longer than ``max_compile_seconds`` (a schema whose automaton is too big to build)."""
+
+
 class RecursionLimitError(AutomatonTooLarge):
     """A recursive schema needs more unrolling than ``max_recursion_depth`` allows."""
 

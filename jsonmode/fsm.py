@@ -13,16 +13,41 @@ construction over the alphabet's equivalence classes.  Sub-automata built elsewh
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import AutomatonTooLarge
+from .errors import AutomatonTooLarge, CompileTimeoutError
 
 BYTE_SYMBOLS = 256
 ALL_BYTES = (1 << 256) - 1
 DEFAULT_MAX_STATES = 200_000
+
+_LIMIT = threading.local()  # (deadline, seconds, option name) of the compile running in this thread
+
+
+@contextmanager
+def time_limit(seconds: float | None, name: str = "max_compile_seconds") -> Iterator[None]:
+    """Work inside raises CompileTimeoutError once ``seconds`` have passed (nested limits keep the
+    earliest deadline).  Compile loops poll :func:`check_time`; matching runs outside any limit."""
+    prev = getattr(_LIMIT, "at", None)
+    if seconds is not None:
+        at = (time.monotonic() + seconds, seconds, name)
+        _LIMIT.at = at if prev is None or at[0] < prev[0] else prev
+    try:
+        yield
+    finally:
+        _LIMIT.at = prev
+
+
+def check_time() -> None:
+    at = getattr(_LIMIT, "at", None)
+    if at is not None and time.monotonic() > at[0]:
+        raise CompileTimeoutError(f"compiling took longer than {at[2]}={at[1]:g} s")
 
 
 # --------------------------------------------------------------------------- AST
@@ -93,6 +118,7 @@ def graph_alive(g: Graph) -> set[int]:
     alive = set(g.finals)
     changed = True
     while changed:
+        check_time()
         changed = False
         for u, v, x in g.edges:
             if v in alive and u not in alive and x is not NEVER:
@@ -378,6 +404,7 @@ class _Glushkov:
 
     def walk(self, node: Node) -> Walk:
         """Returns (nullable, first, last) with fresh positions."""
+        check_time()
         if isinstance(node, Sym):
             p = frozenset((self._new(node.mask),))
             return False, p, p
@@ -606,6 +633,8 @@ class LazyDFA:
         if j is not None:
             return j
         j = self.n
+        if not j & 255:
+            check_time()
         if j >= self.max_states:
             raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
         self._ids[key] = j
@@ -766,6 +795,8 @@ def product(a: DFA, b: DFA, mode: str = "and", *, max_states: int = DEFAULT_MAX_
     acc: list[bool] = []
     i = 0
     while i < len(order):
+        if not i & 255:
+            check_time()
         sa, sb = order[i]
         row = [-1] * C
         for k in range(C):

@@ -761,11 +761,13 @@ def _anchored_branches(pattern: str, tree: CNode, limit: int = 256) -> list[tupl
 def pattern_node(pattern: str) -> Node:
     """Byte language of JSON string contents containing a match of ``pattern`` (search semantics)."""
     any_star = star(any_json_char())
-    out = []
+    # Branches with the same anchoring share one leading and one trailing `any*`: with a copy
+    # per branch the subset construction tracks which branches have matched (2**n states).
+    groups: dict[tuple[bool, bool], list[Node]] = {}
     for start, items, end in _anchored_branches(pattern, parse_pattern(pattern)):
-        body = _to_bytes(_cseq(items) if items else CSeq(()))
-        out.append(seq(EMPTY if start else any_star, body, EMPTY if end else any_star))
-    return alt(*out)
+        groups.setdefault((start, end), []).append(_to_bytes(_cseq(items) if items else CSeq(())))
+    return alt(*(seq(EMPTY if start else any_star, alt(*bodies), EMPTY if end else any_star)
+                 for (start, end), bodies in groups.items()))
 
 
 def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None) -> DFA:

@@ -1026,3 +1026,14 @@ def test_oneof_widening_never_proves_true_branches_disjoint() -> None:
         for free in (True, {}, {"not": {"type": "string"}}, {"description": "anything"}):
             with pytest.raises(SchemaError):
                 schema_to_node({"oneOf": [free, other]})
+
+
+def test_compile_time_is_a_named_limit() -> None:
+    from jsonmode import CompileTimeoutError
+
+    # an allOf of two patterns whose product has ~2**13 states: seconds of work, stopped at 10 ms
+    pats = [{"type": "string", "pattern": "^[ab]*a[ab]{12}$"}, {"type": "string", "pattern": "^[ab]*b[ab]{11}$"}]
+    opts = CompileOptions(max_compile_seconds=0.01, max_states=10**6, eager_states=10**6)
+    with pytest.raises(CompileTimeoutError, match="max_compile_seconds=0.01"):
+        schema_to_node({"allOf": pats}, opts)
+    assert isinstance(CompileTimeoutError("x"), AutomatonTooLarge)  # a refusal like the other limits

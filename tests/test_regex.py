@@ -360,3 +360,16 @@ def test_free_string_samples_decode() -> None:
     d = compile_dfa(string_content())
     for raw in sample_texts(d, 200, seed=1, max_len=60):
         json.loads(b'"' + raw + b'"')
+
+
+def test_unanchored_alternatives_share_one_search_prefix() -> None:
+    """`a|b|c` searched inside a string: one leading/trailing any* for all branches, else the subset
+    construction remembers which branches matched (2**n states; 17 words took minutes)."""
+    words = [f"INTERVAL_{w}" for w in ("TICK", "M1", "M2", "M3", "M4", "M5", "M6", "M10", "M15", "M20",
+                                       "M30", "H1", "H2", "H4", "D1", "W1", "MN1")]
+    d = quoted("|".join(words))
+    assert d.num_states < 2_000
+    assert d.matches(b'"x INTERVAL_M30 and INTERVAL_H1"') and d.matches(b'"INTERVAL_MN1"')
+    assert not d.matches(b'"INTERVAL_M7"') and not d.matches(b'""')
+    anchored = quoted("^(?:ab|cd)$|xy")
+    assert anchored.matches(b'"ab"') and anchored.matches(b'"__xy__"') and not anchored.matches(b'"abx"')
