@@ -27,6 +27,10 @@ BYTE_SYMBOLS = 256
 ALL_BYTES = (1 << 256) - 1
 DEFAULT_MAX_STATES = 200_000
 
+# fixed random weights hashing a state's position set (shared: making them per automaton cost 25 µs each)
+_WEIGHTS = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64)
+_WEIGHTS.setflags(write=False)
+
 _LIMIT = threading.local()  # (deadline, seconds, option name) of the compile running in this thread
 
 
@@ -550,7 +554,7 @@ class LazyDFA:
         self.accept = np.zeros(cap, bool)
         self.accept[1] = nullable
         self.n = 2
-        self._weights = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64)
+        self._weights = _WEIGHTS
 
     @classmethod
     def from_dfa(cls, dfa: DFA, n_sym: int | None = None) -> LazyDFA:
