@@ -97,6 +97,54 @@ def _known_keys_dfa(names: tuple[str, ...]) -> fsm.DFA:
 
 
 @functools.lru_cache(maxsize=1024)
+def _pattern_key_dfa(pattern: str, max_states: int) -> fsm.DFA:
+    """Key contents a patternProperties pattern matches (shared: $ref'd objects repeat them)."""
+    from . import regex
+
+    return fsm.compile_dfa(regex.string_content(pattern, 0, None), max_states=max_states)
+
+
+@functools.lru_cache(maxsize=1024)
+def _key_regions(patterns: tuple[str, ...], names: tuple[str, ...], max_states: int
+                 ) -> tuple[list[tuple[tuple[int, ...], fsm.DFA]], fsm.DFA]:
+    """Undeclared keys split by the patterns they match, and the keys no pattern matches.
+
+    Keys matching several patterns need all their schemas: with few patterns the keys are
+    split into regions by the set they match; with more, such keys are left out.  Cached
+    because a $ref'd object compiles once per recursion context with the same key sets.
+    """
+    any_key = _canonical_key_dfa()
+    dfas = [_pattern_key_dfa(p, max_states) for p in patterns]
+
+    def minus_known(d: fsm.DFA) -> fsm.DFA:
+        if not names:
+            return d
+        if d is any_key:
+            return _extra_keys_dfa(names, max_states)
+        return fsm.difference(d, _known_keys_dfa(names), max_states=max_states)
+
+    regions: list[tuple[tuple[int, ...], fsm.DFA]] = []
+    if 1 < len(dfas) <= 6:
+        parts: list[tuple[tuple[int, ...], fsm.DFA]] = [((), minus_known(any_key))]
+        for i, d in enumerate(dfas):
+            parts = [r for sel, kd in parts for r in (
+                (sel + (i,), fsm.intersect(kd, d, max_states=max_states)),
+                (sel, fsm.difference(kd, d, max_states=max_states))) if not r[1].is_empty()]
+        regions = [(sel, kd) for sel, kd in parts if sel]
+    else:
+        for i, d in enumerate(dfas):
+            kd = minus_known(d)
+            for j, other in enumerate(dfas):
+                if i != j:
+                    kd = fsm.difference(kd, other, max_states=max_states)
+            regions.append(((i,), kd))
+    rest = minus_known(any_key)
+    for d in dfas:
+        rest = fsm.difference(rest, d, max_states=max_states)
+    return regions, rest
+
+
+@functools.lru_cache(maxsize=1024)
 def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
     """Canonical keys other than ``names``."""
     return fsm.difference(_canonical_key_dfa(), _known_keys_dfa(names), max_states=max_states)
@@ -734,8 +782,6 @@ class _Ctx:
         return self.to_dfa(node)
 
     def _object(self, schema: dict[str, Any], ptr: str) -> Node:
-        from . import regex
-
         props: dict[str, JsonSchema] = dict(schema.get("properties", {}) or {})
         required: list[str] = [r for r in (schema.get("required") or []) if isinstance(r, str)]
         addl = schema.get("additionalProperties", None)
@@ -750,7 +796,7 @@ class _Ctx:
         pat_dfas: list[tuple[str, fsm.DFA]] = []
         for pat in pattern_props:
             try:
-                pat_dfas.append((pat, self.to_dfa(regex.string_content(pat, 0, None))))
+                pat_dfas.append((pat, _pattern_key_dfa(pat, self.opts.max_states)))
             except SchemaError as e:
                 self.issue(f"{ptr}/patternProperties", "patternProperties", str(e))
         names = list(props) + [r for r in required if r not in props]
@@ -773,16 +819,6 @@ class _Ctx:
             return NEVER
         # additional keys: not a declared name; value from patternProperties or additionalProperties
         extra: list[tuple[Node, Node]] = []
-        known_dfa = _known_keys_dfa(tuple(names)) if names else None
-        any_key = _canonical_key_dfa()
-
-        def minus_known(d: fsm.DFA) -> fsm.DFA:
-            if known_dfa is None:
-                return d
-            if d is any_key:
-                return _extra_keys_dfa(tuple(names), self.opts.max_states)
-            return fsm.difference(d, known_dfa, max_states=self.opts.max_states)
-
         def quoted(kd: fsm.DFA) -> Node:
             """Additional keys ``kd`` (content) in quotes, restricted to propertyNames."""
             if key_dfa is None:
@@ -790,23 +826,7 @@ class _Ctx:
             return dfa_node(fsm.intersect(self.to_dfa(seq(lit('"'), fsm.DfaNode(kd), lit('"'))), key_dfa,
                                           max_states=self.opts.max_states))
 
-        # keys matching several patterns need all their schemas: split the pattern keys into
-        # regions by the set of patterns they match (few patterns; more: such keys are left out)
-        regions: list[tuple[tuple[int, ...], fsm.DFA]] = []
-        if 1 < len(pat_dfas) <= 6:
-            parts: list[tuple[tuple[int, ...], fsm.DFA]] = [((), minus_known(any_key))]
-            for i, (_, d) in enumerate(pat_dfas):
-                parts = [r for sel, kd in parts for r in (
-                    (sel + (i,), fsm.intersect(kd, d, max_states=self.opts.max_states)),
-                    (sel, fsm.difference(kd, d, max_states=self.opts.max_states))) if not r[1].is_empty()]
-            regions = [(sel, kd) for sel, kd in parts if sel]
-        else:
-            for i, (_, d) in enumerate(pat_dfas):
-                kd = minus_known(d)
-                for j, (_, other) in enumerate(pat_dfas):
-                    if i != j:
-                        kd = fsm.difference(kd, other, max_states=self.opts.max_states)
-                regions.append(((i,), kd))
+        regions, rest_keys = _key_regions(tuple(p for p, _ in pat_dfas), tuple(names), self.opts.max_states)
         for sel, kd in regions:
             qk = NEVER if kd.is_empty() else quoted(kd)
             if qk is not NEVER:
@@ -816,9 +836,7 @@ class _Ctx:
                 if v is not NEVER:
                     extra.append((qk, v))
         if addl is not False:
-            kd = minus_known(any_key)
-            for _, d in pat_dfas:
-                kd = fsm.difference(kd, d, max_states=self.opts.max_states)
+            kd = rest_keys
             v = self.node(addl, ptr + "/additionalProperties")
             qk = NEVER if v is NEVER or kd.is_empty() else quoted(kd)
             if qk is not NEVER:
