@@ -198,6 +198,10 @@ class _Ctx:
     def to_dfa(self, node: Node) -> fsm.DFA:
         return fsm.compile_dfa(node, max_states=self.opts.max_states)
 
+    def lazy_node(self, node: Node) -> fsm.DfaNode:
+        """``node`` as one lazily built automaton embedded by reference (grows to max_lazy_states)."""
+        return fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_lazy_states, limit_name="max_lazy_states"))
+
     # ------------------------------------------------------------------ any value
 
     def any_value(self, depth: int | None = None) -> Node:
@@ -284,8 +288,7 @@ class _Ctx:
             self.truncated = False
             node = self.node(target, tptr)
             if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
-                node = fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_lazy_states,
-                                               limit_name="max_lazy_states"))
+                node = self.lazy_node(node)
             if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
                 self._ref_cache[key] = node
             self.truncated = self.truncated or trunc
@@ -448,21 +451,14 @@ class _Ctx:
     def _prop_schema(self, schema: dict[str, Any], name: str) -> JsonSchema:
         """What the value of property ``name`` must match in an object valid against ``schema``:
         properties[name] and every matching patternProperties entry, else additionalProperties."""
-        from . import regex
-
         props = schema.get("properties")
         props = props if isinstance(props, dict) else {}
         pats = schema.get("patternProperties")
-        pats = pats if isinstance(pats, dict) else {}
+        matched = _matching_patterns(pats, name, self.opts.max_states) if isinstance(pats, dict) else []
         sub: list[JsonSchema] = [props[name]] if name in props else []
-        content = json.dumps(name, ensure_ascii=False)[1:-1].encode()
-        for pat, ps in pats.items():
-            try:  # the same key test as _object
-                hit = self.to_dfa(regex.string_content(pat, 0, None)).matches(content)
-            except (SchemaError, AutomatonTooLarge):
-                return sub[0] if sub else True  # whether it applies is unknown: the wider of both cases
-            if hit:
-                sub.append(ps)
+        if matched is None:
+            return sub[0] if sub else True  # whether a pattern applies is unknown: the wider of both cases
+        sub.extend(matched)
         if not sub:
             addl = schema.get("additionalProperties", True)
             return addl if isinstance(addl, bool | dict) else True
@@ -706,8 +702,7 @@ class _Ctx:
                 content = regex.string_content(None, lo, hi)
                 if hi is not None and hi > _EMBED_REPEATS:
                     # one shared lazy automaton instead of `hi` inline copies of a character
-                    content = fsm.DfaNode(fsm.LazyDFA(content, max_states=self.opts.max_lazy_states,
-                                                            limit_name="max_lazy_states"))
+                    content = self.lazy_node(content)
             else:
                 d = pieces[0]
                 for other in pieces[1:]:
@@ -739,8 +734,7 @@ class _Ctx:
         explicit = hi if hi is not None else max(m, lo)
         if explicit > _EMBED_REPEATS and not isinstance(rest, fsm.DfaNode | fsm.Sym) and rest is not NEVER:
             # maxItems copies of a large item would each get fresh positions: embed one lazy automaton
-            rest = fsm.DfaNode(fsm.LazyDFA(rest, max_states=self.opts.max_lazy_states,
-                                              limit_name="max_lazy_states"))
+            rest = self.lazy_node(rest)
         if hi is None and rest is NEVER:
             explicit = m
         # nodes 0..explicit; node i = i elements written
@@ -984,25 +978,6 @@ def _type_of(v: Any) -> str:
     return "array" if isinstance(v, list) else "object"
 
 
-def _kinds(schema: JsonSchema) -> set[str] | None:
-    """JSON types a schema admits, when its own keywords say so (None: unknown)."""
-    if not isinstance(schema, dict):
-        return None
-    if "const" in schema:
-        return {_type_of(schema["const"])}
-    if "enum" in schema and isinstance(schema["enum"], list):
-        return {_type_of(v) for v in schema["enum"]}
-    t = schema.get("type")
-    if isinstance(t, str):
-        t = [t]
-    if isinstance(t, list) and t:
-        out = set(t)
-        if "integer" in out:
-            out.add("number")
-        return out
-    return None
-
-
 def dfa_node(d: fsm.DFA) -> Node:
     """Embed a DFA, or NEVER when its language is empty (an embedded empty DFA is a dead end)."""
     return NEVER if d.is_empty() else fsm.DfaNode(d)
@@ -1044,8 +1019,7 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
         return False
     if not isinstance(a, dict) or not isinstance(b, dict):
         return None
-    ka, kb = _kinds(a), _kinds(b)
-    if ka is not None and kb is not None and not ka & kb:
+    if not _kind_set(a) & _kind_set(b):
         return False  # no value has two disjoint types (holds beside a $ref too)
     if "$ref" in a or "$ref" in b:
         return None
@@ -1137,25 +1111,17 @@ def _merge_arrays(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-@functools.lru_cache(maxsize=1024)
-def _pattern_dfa(pat: str) -> fsm.DFA | None:
-    from . import regex
-
-    try:
-        return fsm.compile_dfa(regex.string_content(pat, 0, None))
-    except (SchemaError, AutomatonTooLarge):
-        return None
-
-
-def _matching_patterns(pats: dict[str, JsonSchema], name: str) -> list[JsonSchema] | None:
+def _matching_patterns(pats: dict[str, JsonSchema], name: str,
+                       max_states: int = fsm.DEFAULT_MAX_STATES) -> list[JsonSchema] | None:
     """Schemas of the patternProperties that apply to key ``name`` (None: a pattern is unsupported)."""
     content = json.dumps(name, ensure_ascii=False)[1:-1].encode()
     out = []
     for pat, sub in pats.items():
-        d = _pattern_dfa(pat)
-        if d is None:
+        try:
+            hit = _pattern_key_dfa(pat, max_states).matches(content)
+        except (SchemaError, AutomatonTooLarge):
             return None
-        if d.matches(content):
+        if hit:
             out.append(sub)
     return out
 

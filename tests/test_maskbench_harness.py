@@ -438,29 +438,25 @@ def test_shards_merge_to_the_whole_run(tmp_path: Path, tokdir: Path, capsys: pyt
 # --------------------------------------------------------------------------- --isolate
 
 
-def _write_docs(d: Path, docs: dict[str, dict[str, Any]]) -> list[mb.SchemaFile]:
-    d.mkdir(parents=True, exist_ok=True)
-    for name, doc in docs.items():
-        (d / name).write_text(json.dumps(doc))
-    return mb.read_dataset(d)
-
-
 SMALL_TESTS = [{"valid": True, "data": {"a": 1}}, {"valid": False, "data": {}}]
+
+
+def _hog_files(tmp_path: Path, isolate: str, flags: dict[str, dict[str, Any]]) -> list[mb.SchemaFile]:
+    """One file per name: OBJ_SCHEMA plus the ``x-...`` flags that tell the Hog engine what to do."""
+    if isolate == "fork" and not mb.fork_available():
+        pytest.skip("no os.fork here")
+    d = tmp_path / "data"
+    d.mkdir(parents=True, exist_ok=True)
+    for name, extra in flags.items():
+        (d / f"{name}.json").write_text(json.dumps(_doc({**OBJ_SCHEMA, **extra}, SMALL_TESTS)))
+    return mb.read_dataset(d)
 
 
 @pytest.mark.parametrize("isolate", ["fork", "none"])
 def test_isolate_memory_and_state(tmp_path: Path, tokdir: Path, isolate: str) -> None:
     """With fork a schema that allocates (and keeps) 200 MB does not raise the next one's peak RSS."""
-    if isolate == "fork" and not mb.fork_available():
-        pytest.skip("no os.fork here")
-    files = _write_docs(
-        tmp_path / "data",
-        {
-            "A---1hog.json": _doc({**OBJ_SCHEMA, "x-leak-mb": 200}, SMALL_TESTS),
-            "A---2next.json": _doc(OBJ_SCHEMA, SMALL_TESTS),
-            "A---3leaked.json": _doc({**OBJ_SCHEMA, "x-leaked": True}, SMALL_TESTS),
-        },
-    )
+    files = _hog_files(tmp_path, isolate, {"A---1hog": {"x-leak-mb": 200}, "A---2next": {},
+                                           "A---3leaked": {"x-leaked": True}})
     rows = mb.run_engine(f"{ME}:Hog", files, str(tokdir), jobs=1, timeout=30, isolate=isolate)
     hog, nxt, leaked = rows
     assert [r["isolate"] for r in rows] == [isolate] * 3
@@ -483,18 +479,9 @@ def test_isolate_memory_and_state(tmp_path: Path, tokdir: Path, isolate: str) ->
 @pytest.mark.parametrize("isolate", ["fork", "none"])
 def test_isolate_crash_hang_and_rss_limit(tmp_path: Path, tokdir: Path, isolate: str) -> None:
     """A child (or worker) that dies is a crash, a hang a timeout, --max-rss-mb a crash; the run goes on."""
-    if isolate == "fork" and not mb.fork_available():
-        pytest.skip("no os.fork here")
-    files = _write_docs(
-        tmp_path / "data",
-        {
-            "C---1segv.json": _doc({**OBJ_SCHEMA, "x-segv": True}, SMALL_TESTS),
-            "C---2exit.json": _doc({**OBJ_SCHEMA, "x-exit": True}, SMALL_TESTS),
-            "C---3hang.json": _doc({**OBJ_SCHEMA, "x-hang": True}, SMALL_TESTS),
-            "C---4hold.json": _doc({**OBJ_SCHEMA, "x-hold-mb": 700}, SMALL_TESTS),
-            "C---5ok.json": _doc(OBJ_SCHEMA, SMALL_TESTS),
-        },
-    )
+    files = _hog_files(tmp_path, isolate, {"C---1segv": {"x-segv": True}, "C---2exit": {"x-exit": True},
+                                           "C---3hang": {"x-hang": True}, "C---4hold": {"x-hold-mb": 700},
+                                           "C---5ok": {}})
     t0 = time.monotonic()
     rows = mb.run_engine(f"{ME}:Hog", files, str(tokdir), jobs=1, timeout=4, max_rss_mb=500, isolate=isolate)
     assert time.monotonic() - t0 < 60
