@@ -27,11 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
 from .fsm import DFA, LazyDFA, Node, time_limit
+from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
 _BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pays off
+_INTERIOR_MIN_BYTES = 32  # live first bytes from which a state may be a string interior
+_SIGNATURE_LIMIT = 80  # states a string-interior signature may span
 _WORD_BITS = 32
 
 
@@ -54,6 +58,10 @@ class _TokenTables:
     max_len: int
     # masks of "string interior" sub-automata, shared by every schema over this vocabulary
     interior: dict[bytes, np.ndarray] = field(default_factory=dict)
+    # compiled path (numba): the vocabulary as a trie, and packed interiors by 128-bit signature
+    trie: TokenTrie | None = None
+    quote_ids: np.ndarray | None = None  # int64 ids of the tokens with a quote or a special symbol
+    interior_words: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 def _mode(values: np.ndarray) -> int | None:
@@ -118,9 +126,14 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     present = np.zeros((V, 256), bool)
     present[owner[tail], buf[tail]] = True
     tail_bytes = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
+    trie = quote_ids = None
+    if tokentrie.AVAILABLE:
+        trie = tokentrie.build_trie(buf, offsets, lengths)
+        tokentrie.warm()
+        quote_ids = np.flatnonzero(has_quote & (lengths > 0)).astype(np.int64)
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
-                          int(lengths.max(initial=1)))
+                          int(lengths.max(initial=1)), trie=trie, quote_ids=quote_ids)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -151,6 +164,10 @@ class TokenAutomaton:
         self._n_rows = 0
         self._lock = threading.RLock()
         self.initial_state = LazyDFA.start
+        self.kernel = self.tables.trie is not None  # compiled trie walks (else the numpy path)
+        self._stack = np.zeros(self.tables.max_len + 2, np.int32)
+        self._sig_queue = np.zeros(_SIGNATURE_LIMIT + 1, np.int32)
+        self._sig_ids = np.full(0, -1, np.int32)
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -304,6 +321,8 @@ class TokenAutomaton:
                 self._n_rows += part.size
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
+        if self.kernel:
+            return self._compute_kernel(states)
         t = self.tables
         self._ensure(states)
         dead = self._dead
@@ -343,6 +362,90 @@ class TokenAutomaton:
         if self.width < allowed.shape[1]:
             allowed[:, self.width :] = False
         return np.packbits(allowed, axis=1, bitorder="little").view(np.int32)
+
+    # ------------------------------------------------------------------ compiled path
+
+    def _compute_kernel(self, states: np.ndarray) -> np.ndarray:
+        """Masks by compiled trie walks; string interiors come from the per-vocabulary cache.
+
+        A state with many live bytes may be the inside of a string: if the quote-free part
+        of the DFA reachable from it has a signature already seen (any schema, same
+        vocabulary), its quote-free tokens are copied and only the ~1% of tokens with a
+        quote are walked; otherwise one full walk gives the mask and fills the cache.
+        """
+        t = self.tables
+        self._ensure(states)
+        out = np.zeros((states.size, self.num_words), np.uint32)
+        for r, s in enumerate(states.tolist()):
+            row = out[r]
+            sig = None
+            if np.count_nonzero(self._full[s, :256]) >= _INTERIOR_MIN_BYTES:
+                sig = self._kernel_signature(s)
+            cached = t.interior_words.get(sig) if sig is not None else None
+            if cached is not None:
+                row[:] = cached
+                self._kernel_list(s, t.quote_ids, row)
+            else:
+                self._kernel_trie(s, row)
+                if sig is not None:
+                    t.interior_words[sig] = row & ~self._quote_words
+        acc = self._accept[states]
+        if self._eos.size and acc.any():
+            eos = self.eos_words.view(np.uint32)
+            out[acc] |= eos
+        return out.view(np.int32)
+
+    @property
+    def _quote_words(self) -> np.ndarray:
+        words = self.__dict__.get("_quote_words_arr")
+        if words is None:
+            bits = np.zeros(self.num_words * _WORD_BITS, bool)
+            ids = self.tables.quote_ids
+            bits[ids[ids < self.width]] = True
+            words = np.packbits(bits, bitorder="little").view(np.uint32)
+            self.__dict__["_quote_words_arr"] = words
+        return words
+
+    def _kernel_trie(self, s: int, out: np.ndarray) -> None:
+        tr = self.tables.trie
+        assert tr is not None
+        lazy = self.lazy
+        pos = 0
+        while True:
+            status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
+                                              tr.dup, self.width, out, self._stack, pos)
+            if status == tokentrie.DONE:
+                return
+            lazy.expand([status])
+
+    def _kernel_list(self, s: int, ids: np.ndarray, out: np.ndarray) -> None:
+        t = self.tables
+        lazy = self.lazy
+        pos = 0
+        while True:
+            status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, s, ids, t.buf, t.offsets, t.lengths,
+                                              self.width, out, pos)
+            if status == tokentrie.DONE:
+                return
+            lazy.expand([status])
+
+    def _kernel_signature(self, s: int) -> tuple[int, int] | None:
+        lazy = self.lazy
+        while True:
+            n = lazy.table.shape[0]
+            if self._sig_ids.shape[0] < n:
+                grown = np.full(max(n, 2 * self._sig_ids.shape[0]), -1, np.int32)
+                grown[: self._sig_ids.shape[0]] = self._sig_ids
+                self._sig_ids = grown
+            status, h1, h2 = tokentrie.signature(lazy.table, lazy.expanded, s, _SIGNATURE_LIMIT, 0x22,
+                                                 self._sig_queue, self._sig_ids)
+            if status == tokentrie.DONE:
+                return int(h1), int(h2)
+            if status == -2:
+                return None
+            lazy.expand([status])
+
+    # ------------------------------------------------------------------ numpy path
 
     def _candidates(self, s: int) -> np.ndarray:
         """Tokens whose first symbol is live from ``s`` (grouped by first symbol, no walk)."""
@@ -416,10 +519,12 @@ class TokenAutomaton:
                 self.lazy.expand([q])
             row = self.lazy.table[q, :256].copy()
             row[0x22] = dead
-            uniq = np.unique(row)
-            inv = np.searchsorted(uniq, row)
+            uniq, first_at, inv = np.unique(row, return_index=True, return_inverse=True)
             canon = np.empty(uniq.size, np.int16)
-            for j, u in enumerate(uniq.tolist()):
+            # number successors in byte order (first byte reaching them), not by state id:
+            # state ids depend on the order a lazy DFA happened to build its states
+            for j in np.argsort(first_at, kind="stable").tolist():
+                u = int(uniq[j])
                 if u == dead:
                     canon[j] = -1
                     continue

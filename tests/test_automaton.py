@@ -18,7 +18,14 @@ from automata_helpers import brute_force_allowed, random_prefixes, sample_texts,
 from conftest import load_shared_tokenizer
 
 import jsonmode.automaton as automaton_mod
-from jsonmode import CompileOptions, TokenAutomaton, TokenRejectedError, Vocabulary, compile_automaton
+from jsonmode import (
+    CompileOptions,
+    TokenAutomaton,
+    TokenRejectedError,
+    Vocabulary,
+    compile_automaton,
+    tokentrie,
+)
 from jsonmode.automaton import automaton_from_node
 from jsonmode.catalog import Character, Person
 from jsonmode.compiler import schema_to_node
@@ -215,6 +222,34 @@ def test_masks_equal_brute_force_llama_open_object() -> None:
         got = set(ta.allowed_tokens(st).tolist()) & sample_set
         want = brute_force_allowed(d, es, vocab, sample)
         assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
+@pytest.mark.skipif(not tokentrie.AVAILABLE, reason="numba not importable: only the numpy path exists")
+@pytest.mark.parametrize("family", ["trained", "llama-3.1"])
+@pytest.mark.parametrize("name", ["mixed", "person", "open"])
+def test_compiled_walk_equals_numpy_path(family: str, name: str) -> None:
+    """Whole masks (every token) from the compiled trie walk and from the numpy path agree.
+
+    The compiled path shares string interiors across schemas by signature, so the numpy
+    automaton is built second: both start from whatever the vocabulary's caches hold.
+    """
+    _, vocab = _tokenizer(family)
+    schema = OPEN if name == "open" else SCHEMAS[name]
+    opts = CompileOptions() if name == "open" else CompileOptions(**OPTS)
+    node = schema_to_node(schema, opts)
+    fast = automaton_from_node(node, vocab)
+    slow = automaton_from_node(node, vocab)
+    slow.kernel = False
+    assert fast.kernel
+    d = compile_dfa(node).trim()
+    probes = [(d.run(p), p) for p in (b'{"', b'{"alpha": "abc', b'{"q": "', b'{"name": "', b'{"code": "AB-123", "note": "ab')
+              if d.run(p) >= 0]
+    for _, prefix in probes + random_prefixes(d, 25, seed=21, max_steps=90):
+        a, b = fast.walk(prefix), slow.walk(prefix)
+        assert (a > 0) == (b > 0), prefix
+        if a > 0:
+            assert np.array_equal(fast.mask(a), slow.mask(b)), (prefix, sorted(
+                set(fast.allowed_tokens(a).tolist()) ^ set(slow.allowed_tokens(b).tolist()))[:10])
 
 
 # --------------------------------------------------------------------------- widths, EOS, precompute

@@ -1,0 +1,252 @@
+"""Compiled token-trie walks: the cold-mask hot path on the CPU.
+
+A state's mask is the set of tokens whose whole symbol string keeps the DFA alive.  The
+vocabulary is laid out once as a trie in preorder (llguidance's TokTrie idea): node ``i``
+holds one symbol, its depth, the index just past its subtree (``skip``) and the token
+that ends there.  A walk from a DFA state visits the nodes in order, keeps the DFA state of
+every depth on a small stack and jumps over a whole subtree as soon as the DFA dies, so a
+state that allows a few bytes touches a few hundred nodes, and the inside of a free string
+(everything alive) touches each node once.
+
+The loops are compiled with numba (no per-token Python, no temporaries).  The DFA is built
+lazily, so a walk can meet a state whose row does not exist yet: it then returns that state
+with its position, the caller builds the row in Python and calls again; the stack array
+carries the walk across calls.  Without numba, :data:`AVAILABLE` is False and
+:mod:`jsonmode.automaton` keeps its vectorised numpy path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+try:  # numba is a core dependency; the numpy path stays for platforms it does not support
+    if os.environ.get("JSONMODE_NUMBA", "") == "0":
+        raise ImportError("disabled by JSONMODE_NUMBA=0")
+    import numba
+
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
+    numba = None
+    AVAILABLE = False
+
+__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature"]
+
+DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
+
+
+def _njit(fn: Any) -> Any:
+    if numba is None:
+        return fn
+    return numba.njit(cache=True, nogil=True)(fn)
+
+
+@dataclass(frozen=True)
+class TokenTrie:
+    """The vocabulary (with its special symbols) as a preorder trie of symbols."""
+
+    sym: np.ndarray  # int32 (n,): symbol on the edge into node i
+    depth: np.ndarray  # int32 (n,): depth of node i (0 = a first symbol)
+    skip: np.ndarray  # int32 (n,): first node after i's subtree
+    tok: np.ndarray  # int32 (n,): a token ending at node i, or -1
+    dup: np.ndarray  # int32 (V,): next token with the same symbols, or -1
+    max_depth: int
+
+
+@_njit
+def _skip_pointers(depth: np.ndarray) -> np.ndarray:
+    n = depth.shape[0]
+    skip = np.empty(n, np.int32)
+    stack = np.empty(n + 1, np.int32)
+    top = 0
+    for j in range(n):
+        while top > 0 and depth[stack[top - 1]] >= depth[j]:
+            top -= 1
+            skip[stack[top]] = j
+        stack[top] = j
+        top += 1
+    for k in range(top):
+        skip[stack[k]] = n
+    return skip
+
+
+@_njit
+def _trie_nodes(order: np.ndarray, buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray,
+                n_tok: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    total = 0
+    for k in range(order.shape[0]):
+        total += lengths[order[k]]
+    sym = np.empty(total, np.int32)
+    depth = np.empty(total, np.int32)
+    tok = np.full(total, -1, np.int32)
+    dup = np.full(n_tok, -1, np.int32)
+    n = 0
+    prev = -1
+    for k in range(order.shape[0]):
+        t = order[k]
+        a, m = offsets[t], lengths[t]
+        lcp = 0
+        if prev >= 0:
+            pa, pm = offsets[prev], lengths[prev]
+            lim = min(m, pm)
+            while lcp < lim and buf[a + lcp] == buf[pa + lcp]:
+                lcp += 1
+            if lcp == m and m == pm:  # same symbols as the previous token: chain it there
+                dup[t] = dup[prev]
+                dup[prev] = t
+                continue
+        for j in range(lcp, m):
+            sym[n] = buf[a + j]
+            depth[n] = j
+            n += 1
+        tok[n - 1] = t
+        prev = t
+    return sym[:n], depth[:n], tok[:n], dup
+
+
+def build_trie(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> TokenTrie:
+    """Trie of every token with ``lengths > 0`` (symbols in ``buf[offsets[t]:offsets[t] + lengths[t]]``)."""
+    ids = np.flatnonzero(lengths > 0)
+    # sort by symbol string: lexicographic over a padded matrix (-1 pads sort first)
+    width = int(lengths.max(initial=1))
+    mat = np.full((ids.size, width), -1, np.int64)
+    ln = lengths[ids].astype(np.int64)
+    rows = np.repeat(np.arange(ids.size), ln)
+    cols = np.arange(int(ln.sum())) - np.repeat(np.cumsum(ln) - ln, ln)
+    mat[rows, cols] = buf[np.repeat(offsets[ids], ln) + cols]
+    order = ids[np.lexsort(mat.T[::-1])].astype(np.int64)
+    sym, depth, tok, dup = _trie_nodes(order, buf, offsets.astype(np.int64), lengths.astype(np.int64),
+                                       lengths.shape[0])
+    skip = _skip_pointers(depth)
+    return TokenTrie(sym, depth, skip, tok, dup, int(depth.max(initial=0)) + 1)
+
+
+@_njit
+def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray,
+              skip: np.ndarray, tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray,
+              stack: np.ndarray, pos: int) -> tuple[int, int]:
+    """Set in ``out`` (uint32 words) the bit of every token alive from ``start``.
+
+    Returns ``(DONE, n)`` or ``(state, i)``: row ``state`` must be built, then call again
+    with ``pos=i`` and the same ``stack``.
+    """
+    n = sym.shape[0]
+    i = pos
+    if i == 0:
+        stack[0] = start
+    while i < n:
+        d = depth[i]
+        q = stack[d]
+        if not expanded[q]:
+            return q, i
+        st = table[q, sym[i]]
+        if st == 0:
+            i = skip[i]
+            continue
+        stack[d + 1] = st
+        t = tok[i]
+        while t >= 0:
+            if t < width:
+                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            t = dup[t]
+        i += 1
+    return DONE, n
+
+
+@_njit
+def list_walk(table: np.ndarray, expanded: np.ndarray, start: int, ids: np.ndarray, buf: np.ndarray,
+              offsets: np.ndarray, lengths: np.ndarray, width: int, out: np.ndarray,
+              pos: int) -> tuple[int, int]:
+    """Like :func:`trie_walk` for the listed tokens only (e.g. those containing a quote)."""
+    k = pos
+    while k < ids.shape[0]:
+        t = ids[k]
+        a = offsets[t]
+        q = start
+        for j in range(lengths[t]):
+            if not expanded[q]:
+                return q, k
+            q = table[q, buf[a + j]]
+            if q == 0:
+                break
+        if q != 0 and t < width:
+            out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+        k += 1
+    return DONE, k
+
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xC2B2AE3D27D4EB4F)
+
+
+@_njit
+def signature(table: np.ndarray, expanded: np.ndarray, start: int, limit: int, skip_sym: int,
+              queue: np.ndarray, ids: np.ndarray) -> tuple[int, np.uint64, np.uint64]:
+    """Canonical hash of the part of the DFA reachable from ``start`` on bytes other than ``skip_sym``.
+
+    States are numbered in the order a breadth-first walk meets them, bytes in order, so
+    the hash does not depend on the ids a lazy DFA happened to give its states.  Returns
+    ``(DONE, h1, h2)``; ``(-2, 0, 0)`` when more than ``limit`` states are reachable;
+    ``(state, 0, 0)`` when that row must be built first.  ``ids`` (one int32 per DFA state,
+    all -1) is restored before returning.
+    """
+    h1 = np.uint64(0x243F6A8885A308D3)
+    h2 = np.uint64(0x13198A2E03707344)
+    queue[0] = start
+    ids[start] = 0
+    size = 1
+    status = DONE
+    i = 0
+    while i < size:
+        q = queue[i]
+        if not expanded[q]:
+            status = q
+            break
+        for b in range(256):
+            if b == skip_sym:
+                continue
+            v = table[q, b]
+            c = -1
+            if v != 0:
+                c = ids[v]
+                if c < 0:
+                    if size >= limit:
+                        status = -2
+                        break
+                    c = size
+                    ids[v] = c
+                    queue[size] = v
+                    size += 1
+            x = np.uint64(c + 2)
+            h1 = (h1 ^ x) * _M1
+            h2 = (h2 + x) * _M2
+            h2 ^= h2 >> np.uint64(29)
+        if status != DONE:
+            break
+        i += 1
+    for k in range(size):
+        ids[queue[k]] = -1
+    if status != DONE:
+        return status, np.uint64(0), np.uint64(0)
+    return DONE, h1, h2
+
+
+def warm() -> None:
+    """Compile (or load from numba's cache) every walk with the argument types the automaton uses.
+
+    Called when a vocabulary's tables are built, so the one-off JIT cost lands there and not
+    in the first mask of the first schema.
+    """
+    if not AVAILABLE:
+        return
+    table = np.zeros((2, 257), np.int32)
+    expanded = np.ones(2, bool)
+    i32 = np.zeros(1, np.int32)
+    trie_walk(table, expanded, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32),
+              np.zeros(4, np.int32), 0)
+    list_walk(table, expanded, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
+              np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
+    signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))
