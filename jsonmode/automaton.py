@@ -29,7 +29,7 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, LazyDFA, Node, time_limit
+from .fsm import DFA, INST, PAIR, CounterDFA, LazyDFA, Node, time_limit
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -62,6 +62,10 @@ class _TokenTables:
     trie: TokenTrie | None = None
     quote_ids: np.ndarray | None = None  # int64 ids of the tokens with a quote or a special symbol
     interior_words: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
+    # bounded strings: characters each quote-free token starts from each phase of a character
+    # DFA (-1 = dies), and the packed "starts at most r" masks made from them
+    char_costs: dict[tuple[bytes, int], np.ndarray] = field(default_factory=dict)
+    counter_words: dict[tuple[bytes, int, int], np.ndarray] = field(default_factory=dict)
 
 
 def _mode(values: np.ndarray) -> int | None:
@@ -139,6 +143,54 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     return tables
 
 
+def _char_key(char: DFA) -> bytes:
+    key = char.__dict__.get("_token_key")
+    if key is None:
+        key = hashlib.sha1(char.trans.tobytes() + char.accept.tobytes() + char.classmap.tobytes()).digest()
+        char.__dict__["_token_key"] = key
+    return key
+
+
+def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarray:
+    """Characters each quote-free token starts when read from ``phase`` of ``char`` (-1: dies).
+
+    ``char`` is a one-character DFA whose single final state folds back to its start (the
+    cells of a :class:`~jsonmode.fsm.CounterDFA`).  Vectorised over the vocabulary, once per
+    (vocabulary, character DFA, phase).
+    """
+    cost = t.char_costs.get((ckey, phase))
+    if cost is not None:
+        return cost
+    final = int(np.flatnonzero(char.accept)[0])
+    cm = np.full(t.n_sym + 1, -1, np.int64)
+    cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
+    ids = np.flatnonzero((t.lengths > 0) & ~t.has_quote)
+    ln = t.lengths[ids]
+    order = np.argsort(-ln, kind="stable")
+    ids, ln = ids[order], ln[order]
+    off = t.offsets[ids]
+    cur = np.full(ids.size, phase, np.int64)
+    starts = np.zeros(ids.size, np.int32)
+    alive = np.ones(ids.size, bool)
+    trans = char.trans
+    for j in range(int(ln[0]) if ln.size else 0):
+        k = int(np.searchsorted(-ln, -j, side="left"))  # tokens longer than j sit first
+        act = np.flatnonzero(alive[:k])
+        if not act.size:
+            break
+        c = cur[act]
+        cls = cm[t.buf[off[act] + j]]
+        starts[act] += c == 0
+        nxt = np.where(cls >= 0, trans[c, np.maximum(cls, 0)], -1)
+        nxt[nxt == final] = 0
+        alive[act] = nxt >= 0
+        cur[act] = nxt
+    cost = np.full(t.lengths.shape[0], -1, np.int32)
+    cost[ids[alive]] = starts[alive]
+    t.char_costs[(ckey, phase)] = cost
+    return cost
+
+
 class TokenAutomaton:
     """A DFA over token ids: masks, advance, acceptance.  Thread-safe for reads."""
 
@@ -168,6 +220,7 @@ class TokenAutomaton:
         self._stack = np.zeros(self.tables.max_len + 2, np.int32)
         self._sig_queue = np.zeros(_SIGNATURE_LIMIT + 1, np.int32)
         self._sig_ids = np.full(0, -1, np.int32)
+        self._all_roots = np.ones(self.tables.n_sym + 1, bool)
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -380,6 +433,13 @@ class TokenAutomaton:
             row = out[r]
             sig = None
             if np.count_nonzero(self._full[s, :256]) >= _INTERIOR_MIN_BYTES:
+                counter = self._counter_position(s)
+                if counter is not None:
+                    row[:] = self._counter_words(*counter)
+                    self._kernel_list(s, t.quote_ids, row)
+                    continue
+                if self._kernel_head(s, row):
+                    continue
                 sig = self._kernel_signature(s)
             cached = t.interior_words.get(sig) if sig is not None else None
             if cached is not None:
@@ -395,6 +455,123 @@ class TokenAutomaton:
             out[acc] |= eos
         return out.view(np.int32)
 
+    def _kernel_head(self, s: int, out: np.ndarray) -> bool:
+        """Mask of a state that mostly moves like a string interior ``c`` it leads to.
+
+        The start or middle of a key in an open object branches on the declared names and
+        otherwise is a plain string ``c`` (its most common successor).  Every first byte ``b``
+        with ``row(s)[b] == row(c)[b]`` makes a token walk exactly as it would from ``c``, so
+        those tokens come from ``c``'s cached interior; only the subtrees of the few other
+        first bytes (the declared names' next letters) and the quote tokens are walked.
+        False (nothing written) when ``s`` has no such successor or ``c`` no signature.
+        """
+        t = self.tables
+        dead = self._dead
+        row = self._full[s, :256]
+        c = _mode(row[row != dead])
+        if c is None or c == s:
+            return False
+        self._ensure(np.array([c]))
+        crow = self._full[c, :256]
+        same = (row == crow) & (crow != dead)
+        if same.sum() < _INTERIOR_MIN_BYTES:
+            return False
+        sig = self._kernel_signature(c)
+        if sig is None:
+            return False
+        interior = t.interior_words.get(sig)
+        if interior is None:
+            interior = np.zeros(self.num_words, np.uint32)
+            self._kernel_trie(c, interior)
+            interior &= ~self._quote_words
+            t.interior_words[sig] = interior
+        other = np.ones(t.n_sym + 1, bool)
+        other[:256] = ~same
+        # tokens of c's interior whose first byte is not shared: removed, then walked from s
+        out[:] = interior & ~np.bitwise_or.reduce(self._first_words[np.flatnonzero(~same & (crow != dead))],
+                                                   axis=0, initial=np.uint32(0))
+        self._kernel_trie(s, out, other)
+        self._kernel_list(s, t.quote_ids, out)
+        return True
+
+    @property
+    def _first_words(self) -> np.ndarray:
+        """(256, num_words) packed masks: the tokens whose first byte is b (per vocabulary)."""
+        t = self.tables
+        words = t.__dict__.get("_first_words")
+        if words is None or words.shape[1] != self.num_words:
+            bits = np.zeros((256, self.num_words * _WORD_BITS), bool)
+            ids = np.flatnonzero((t.lengths > 0) & (t.first < 256))
+            ids = ids[ids < self.width]
+            bits[t.first[ids], ids] = True
+            words = np.packbits(bits, axis=1, bitorder="little").view(np.uint32)
+            t.__dict__["_first_words"] = words  # frozen dataclass: a lazily added per-vocabulary cache
+        return words
+
+    def _counter_position(self, s: int) -> tuple[CounterDFA, int] | None:
+        """(counter, state in it) when ``s`` is one position inside a bounded string.
+
+        Follows singleton embedded-automaton positions down (a ``$ref`` is a lazy automaton
+        embedded in its user); each level must move on quote-free bytes exactly as the
+        embedded automaton does, i.e. where that position can end the embedded part, what
+        follows it may only start with a quote.
+        """
+        lazy = self.lazy
+        q = s
+        for _ in range(64):
+            keys = lazy.keys
+            key = keys[q] if q < len(keys) else None
+            if key is None or len(key) != 1:
+                return None
+            (code,) = key
+            if code < INST or not code & PAIR:
+                return None
+            inst = (code >> 32) & ((1 << 28) - 1)
+            inner = code & 0xFFFFFFFF
+            auto = lazy.instances[inst]
+            if auto.is_accepting(inner) and not self._quote_follow(lazy, inst):
+                return None
+            if isinstance(auto, CounterDFA):
+                return auto, inner
+            if not isinstance(auto, LazyDFA):
+                return None
+            lazy, q = auto, inner
+        return None
+
+    def _quote_follow(self, lazy: LazyDFA, inst: int) -> bool:
+        cache = self.__dict__.setdefault("_quote_follow_cache", {})
+        key = (id(lazy), inst)
+        ok = cache.get(key)
+        if ok is None:
+            follow = lazy.inst_follow[inst]
+            ok = all(c < INST and lazy.labels[c] == 1 << 0x22 for c in follow)
+            cache[key] = (ok, lazy)  # keep lazy alive so its id stays unique
+            return ok
+        return ok[0]
+
+    def _counter_words(self, counter: CounterDFA, u: int) -> np.ndarray:
+        """Packed quote-free tokens allowed at state ``u`` of a bounded string.
+
+        A token is allowed iff the character DFA survives it from the state's phase and the
+        characters it starts still fit: ``max_length - count - (1 if mid-character)``.
+        """
+        assert counter.char is not None and counter.count is not None and counter.phase is not None
+        phase = int(counter.phase[u])
+        room = counter.max_length - int(counter.count[u]) - (1 if phase else 0)
+        t = self.tables
+        ckey = _char_key(counter.char)
+        cost = _char_costs(t, counter.char, ckey, phase)
+        room = min(room, int(cost.max(initial=0)))
+        words = t.counter_words.get((ckey, phase, room))
+        if words is None:
+            ok = (cost >= 0) & (cost <= room)
+            bits = np.zeros(self.num_words * _WORD_BITS, bool)
+            n = min(ok.size, self.width)
+            bits[:n] = ok[:n]
+            words = np.packbits(bits, bitorder="little").view(np.uint32)
+            t.counter_words[(ckey, phase, room)] = words
+        return words
+
     @property
     def _quote_words(self) -> np.ndarray:
         words = self.__dict__.get("_quote_words_arr")
@@ -406,14 +583,16 @@ class TokenAutomaton:
             self.__dict__["_quote_words_arr"] = words
         return words
 
-    def _kernel_trie(self, s: int, out: np.ndarray) -> None:
+    def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie
         assert tr is not None
+        if roots is None:
+            roots = self._all_roots
         lazy = self.lazy
         pos = 0
         while True:
             status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
-                                              tr.dup, self.width, out, self._stack, pos)
+                                              tr.dup, self.width, out, self._stack, pos, roots)
             if status == tokentrie.DONE:
                 return
             lazy.expand([status])

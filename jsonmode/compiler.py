@@ -83,6 +83,14 @@ _MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
 _MEMO_MAX = 4096
 # Bounded repetitions longer than this embed their item as one lazily built automaton.
 _EMBED_REPEATS = 16
+_COUNTER_MAX = 4096  # longest maxLength built as an eager counter DFA (~60k states)
+
+
+@functools.lru_cache(maxsize=64)
+def _counter(lo: int, hi: int) -> fsm.CounterDFA:
+    from . import regex
+
+    return regex.counter_dfa(lo, hi)
 
 
 def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
@@ -701,8 +709,9 @@ class _Ctx:
             if not pieces:
                 content = regex.string_content(None, lo, hi)
                 if hi is not None and hi > _EMBED_REPEATS:
-                    # one shared lazy automaton instead of `hi` inline copies of a character
-                    content = self.lazy_node(content)
+                    # a counter built in numpy (its states know their count: bounded-string masks
+                    # come from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
+                    content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
             else:
                 d = pieces[0]
                 for other in pieces[1:]:

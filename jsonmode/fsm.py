@@ -335,9 +335,14 @@ class DFA:
 
     def trim(self) -> DFA:
         """Drop states that cannot reach acceptance (and unreachable ones); keep start = 0."""
+        return self.trim_keep()[0]
+
+    def trim_keep(self) -> tuple[DFA, np.ndarray]:
+        """:meth:`trim`, and the old id of each kept state."""
         live = self.live_states()
         if not live[0]:
-            return DFA(np.zeros((1, self.trans.shape[1]), np.int32) - 1, np.zeros(1, bool), self.classmap)
+            return DFA(np.zeros((1, self.trans.shape[1]), np.int32) - 1, np.zeros(1, bool), self.classmap), \
+                np.zeros(1, np.int64)
         t = np.where((self.trans >= 0) & live[np.where(self.trans >= 0, self.trans, 0)], self.trans, -1)
         # reachability from 0
         S = self.num_states
@@ -354,7 +359,32 @@ class DFA:
         remap = np.full(S + 1, -1, np.int32)
         remap[keep] = np.arange(keep.size, dtype=np.int32)
         nt = remap[np.where(t[keep] >= 0, t[keep], S)]
-        return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap)
+        return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap), keep
+
+
+@dataclass(eq=False)
+class CounterDFA(DFA):
+    """Strings of ``lo..max_length`` characters of ``char``, with each state's place in the count.
+
+    Kept apart from a plain DFA so the token level can recognise the inside of a bounded
+    string and take its mask from per-vocabulary tables (characters each token starts)
+    instead of walking the vocabulary from every position of the count.
+    """
+
+    char: DFA | None = None  # the one-character DFA the count is made of
+    count: np.ndarray | None = None  # int64 (S,): characters completed
+    phase: np.ndarray | None = None  # int64 (S,): state inside the current character (0 = between)
+    max_length: int = 0
+
+    def row(self, s: int | slice) -> np.ndarray:
+        # no (S, 256) cache: a long count would hold hundreds of MB of rows nobody reads twice
+        if not isinstance(s, int | np.integer):
+            return super().row(s)
+        cm = self.classmap
+        r = np.full(cm.shape[0], -1, np.int64)
+        ok = cm >= 0
+        r[ok] = self.trans[s, cm[ok]]
+        return r
 
 
 # --------------------------------------------------------------------------- Glushkov
@@ -547,6 +577,7 @@ class LazyDFA:
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
         self._ids: dict[frozenset[int], int] = {}
         self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
+        self.keys: list[frozenset[int] | None] = [None, None]  # positions of each state (dead, start: None)
         cap = 64
         self.table = np.zeros((cap, self.n_sym), np.int32)
         self.expanded = np.zeros(cap, bool)
@@ -642,6 +673,7 @@ class LazyDFA:
         if j >= self.max_states:
             raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
         self._ids[key] = j
+        self.keys.append(key)
         succ: set[int] = set()
         acc = False
         for code in key:

@@ -127,11 +127,12 @@ def build_trie(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> Tok
 @_njit
 def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray,
               skip: np.ndarray, tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray,
-              stack: np.ndarray, pos: int) -> tuple[int, int]:
+              stack: np.ndarray, pos: int, roots: np.ndarray) -> tuple[int, int]:
     """Set in ``out`` (uint32 words) the bit of every token alive from ``start``.
 
-    Returns ``(DONE, n)`` or ``(state, i)``: row ``state`` must be built, then call again
-    with ``pos=i`` and the same ``stack``.
+    Only tokens whose first symbol ``f`` has ``roots[f]`` are walked.  Returns ``(DONE, n)``
+    or ``(state, i)``: row ``state`` must be built, then call again with ``pos=i`` and the
+    same ``stack``.
     """
     n = sym.shape[0]
     i = pos
@@ -139,6 +140,9 @@ def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarr
         stack[0] = start
     while i < n:
         d = depth[i]
+        if d == 0 and not roots[sym[i]]:
+            i = skip[i]
+            continue
         q = stack[d]
         if not expanded[q]:
             return q, i
@@ -246,7 +250,7 @@ def warm() -> None:
     expanded = np.ones(2, bool)
     i32 = np.zeros(1, np.int32)
     trie_walk(table, expanded, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32),
-              np.zeros(4, np.int32), 0)
+              np.zeros(4, np.int32), 0, np.ones(257, bool))
     list_walk(table, expanded, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
               np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))

@@ -44,14 +44,15 @@ def _bits(words: np.ndarray) -> set[int]:
 
 
 def _walk_all(table: np.ndarray, expanded: np.ndarray, start: int, trie: tokentrie.TokenTrie, width: int,
-              build: list[int]) -> np.ndarray:
+              build: list[int], roots: np.ndarray | None = None) -> np.ndarray:
     """trie_walk to the end, 'building' rows the way the automaton does (recording the order)."""
     out = np.zeros((width + 31) // 32, np.uint32)
     stack = np.zeros(trie.max_depth + 2, np.int32)
+    roots = np.ones(257, bool) if roots is None else roots
     pos = 0
     while True:
         status, pos = tokentrie.trie_walk(table, expanded, start, trie.sym, trie.depth, trie.skip, trie.tok,
-                                          trie.dup, width, out, stack, pos)
+                                          trie.dup, width, out, stack, pos, roots)
         if status == tokentrie.DONE:
             return out
         assert not expanded[status]
@@ -106,6 +107,9 @@ def test_trie_walk_equals_per_token_walk(case: tuple[np.ndarray, list[bytes]], d
         got = _walk_all(table, expanded, start, trie, width, built)
         assert _bits(got) == _expected(table, start, tokens, width)
         assert len(built) == len(set(built)) and not before[built].any()
+        roots = np.array([data.draw(st.booleans()) for _ in range(257)])
+        part = _walk_all(table, expanded, start, trie, width, [], roots)
+        assert _bits(part) == {t for t in _expected(table, start, tokens, width) if roots[tokens[t][0]]}
 
 
 @settings(max_examples=100, deadline=None)
