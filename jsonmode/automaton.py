@@ -138,9 +138,26 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
                           int(lengths.max(initial=1)), trie=trie, quote_ids=quote_ids)
+    if trie is not None:
+        # per-vocabulary tables the compiled path reads, built here rather than in a first mask
+        from .regex import ALL, char_dfa
+
+        char = char_dfa(ALL)
+        _char_costs(tables, char, _char_key(char), 0)
+        tables.__dict__["_first_words"] = _first_byte_words(tables, vocab.logits_width)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
+
+
+def _first_byte_words(t: _TokenTables, width: int) -> np.ndarray:
+    """(256, words) packed masks: the tokens (below ``width``) whose first byte is b."""
+    num_words = (width + _WORD_BITS - 1) // _WORD_BITS
+    bits = np.zeros((256, num_words * _WORD_BITS), bool)
+    ids = np.flatnonzero((t.lengths > 0) & (t.first < 256))
+    ids = ids[ids < width]
+    bits[t.first[ids], ids] = True
+    return np.packbits(bits, axis=1, bitorder="little").view(np.uint32)
 
 
 def _char_key(char: DFA) -> bytes:
@@ -500,11 +517,7 @@ class TokenAutomaton:
         t = self.tables
         words = t.__dict__.get("_first_words")
         if words is None or words.shape[1] != self.num_words:
-            bits = np.zeros((256, self.num_words * _WORD_BITS), bool)
-            ids = np.flatnonzero((t.lengths > 0) & (t.first < 256))
-            ids = ids[ids < self.width]
-            bits[t.first[ids], ids] = True
-            words = np.packbits(bits, axis=1, bitorder="little").view(np.uint32)
+            words = _first_byte_words(t, self.width)
             t.__dict__["_first_words"] = words  # frozen dataclass: a lazily added per-vocabulary cache
         return words
 

@@ -253,6 +253,9 @@ def join(items: Sequence[Node], sep: Node) -> Node:
 # --------------------------------------------------------------------------- DFA
 
 
+_ROW_CACHE_STATES = 2048  # DFAs above this many states compute rows on demand
+
+
 @dataclass(eq=False)
 class DFA:
     """A deterministic automaton over symbol classes.
@@ -278,6 +281,14 @@ class DFA:
 
     def row(self, s: int | slice) -> np.ndarray:
         """Transitions of ``s`` over raw symbols (-1 = dead)."""
+        if self.num_states > _ROW_CACHE_STATES and isinstance(s, int | np.integer):
+            # a big DFA (pattern x length products): an (S, symbols) int64 cache would cost
+            # hundreds of ms and MB on the first row asked for; one row is a gather
+            cm = self.classmap
+            r = np.full(cm.shape[0], -1, np.int64)
+            ok = cm >= 0
+            r[ok] = self.trans[s, cm[ok]]
+            return r
         rows = self.__dict__.get("_rows")
         if rows is None:
             t = np.concatenate([self.trans, np.full((self.num_states, 1), -1, np.int32)], axis=1)
@@ -376,15 +387,6 @@ class CounterDFA(DFA):
     phase: np.ndarray | None = None  # int64 (S,): state inside the current character (0 = between)
     max_length: int = 0
 
-    def row(self, s: int | slice) -> np.ndarray:
-        # no (S, 256) cache: a long count would hold hundreds of MB of rows nobody reads twice
-        if not isinstance(s, int | np.integer):
-            return super().row(s)
-        cm = self.classmap
-        r = np.full(cm.shape[0], -1, np.int64)
-        ok = cm >= 0
-        r[ok] = self.trans[s, cm[ok]]
-        return r
 
 
 # --------------------------------------------------------------------------- Glushkov
