@@ -29,7 +29,7 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, INST, PAIR, CounterDFA, LazyDFA, Node, time_limit
+from .fsm import DFA, CounterDFA, LazyDFA, Node, time_limit
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -61,6 +61,8 @@ class _TokenTables:
     # compiled path (numba): the vocabulary as a trie, and packed interiors by 128-bit signature
     trie: TokenTrie | None = None
     quote_ids: np.ndarray | None = None  # int64 ids of the tokens with a quote or a special symbol
+    quote_words: np.ndarray | None = None  # the same, packed
+    first_words: np.ndarray | None = None  # (256, words) packed: the tokens whose first byte is b
     interior_words: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     # bounded strings: characters each quote-free token starts from each phase of a character
     # DFA (-1 = dies), and the packed "starts at most r" masks made from them
@@ -130,34 +132,35 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     present = np.zeros((V, 256), bool)
     present[owner[tail], buf[tail]] = True
     tail_bytes = np.packbits(present, axis=1, bitorder="little").view(np.uint64)
-    trie = quote_ids = None
-    if tokentrie.AVAILABLE:
-        trie = tokentrie.build_trie(buf, offsets, lengths)
+    compiled: dict[str, Any] = {}
+    if tokentrie.AVAILABLE:  # what the compiled path reads, built here rather than in a first mask
         tokentrie.warm()
         quote_ids = np.flatnonzero(has_quote & (lengths > 0)).astype(np.int64)
+        width = vocab.logits_width  # >= V, fixed by the fingerprint this cache is keyed on
+        sole = np.flatnonzero((lengths > 0) & (first < 256))
+        by_byte = np.zeros((256, -(-width // _WORD_BITS) * _WORD_BITS), bool)
+        by_byte[first[sole], sole] = True
+        first_words = np.packbits(by_byte, axis=1, bitorder="little").view(np.uint32)
+        compiled = {"trie": tokentrie.build_trie(buf, offsets, lengths), "quote_ids": quote_ids,
+                    "quote_words": _pack(quote_ids, width), "first_words": first_words}
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
-                          int(lengths.max(initial=1)), trie=trie, quote_ids=quote_ids)
-    if trie is not None:
-        # per-vocabulary tables the compiled path reads, built here rather than in a first mask
+                          int(lengths.max(initial=1)), **compiled)
+    if compiled:
         from .regex import ALL, char_dfa
 
         char = char_dfa(ALL)
         _char_costs(tables, char, _char_key(char), 0)
-        tables.__dict__["_first_words"] = _first_byte_words(tables, vocab.logits_width)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
 
 
-def _first_byte_words(t: _TokenTables, width: int) -> np.ndarray:
-    """(256, words) packed masks: the tokens (below ``width``) whose first byte is b."""
-    num_words = (width + _WORD_BITS - 1) // _WORD_BITS
-    bits = np.zeros((256, num_words * _WORD_BITS), bool)
-    ids = np.flatnonzero((t.lengths > 0) & (t.first < 256))
-    ids = ids[ids < width]
-    bits[t.first[ids], ids] = True
-    return np.packbits(bits, axis=1, bitorder="little").view(np.uint32)
+def _pack(ids: np.ndarray, width: int) -> np.ndarray:
+    """Packed uint32 mask (``ceil(width/32)`` words) with the bits of ``ids`` set."""
+    bits = np.zeros(-(-width // _WORD_BITS) * _WORD_BITS, bool)
+    bits[ids] = True
+    return np.packbits(bits, bitorder="little").view(np.uint32)
 
 
 def _char_key(char: DFA) -> bytes:
@@ -309,9 +312,7 @@ class TokenAutomaton:
         """Packed mask allowing only the EOS tokens (rows that finished or failed)."""
         words = self.__dict__.get("_eos_words")
         if words is None:
-            eos = np.zeros(self.num_words * _WORD_BITS, bool)
-            eos[self._eos] = True
-            words = np.packbits(eos, bitorder="little").view(np.int32)
+            words = _pack(self._eos, self.width).view(np.int32)
             self.__dict__["_eos_words"] = words
         return words
 
@@ -465,7 +466,7 @@ class TokenAutomaton:
             else:
                 self._kernel_trie(s, row)
                 if sig is not None:
-                    t.interior_words[sig] = row & ~self._quote_words
+                    t.interior_words[sig] = row & ~t.quote_words
         acc = self._accept[states]
         if self._eos.size and acc.any():
             eos = self.eos_words.view(np.uint32)
@@ -500,26 +501,16 @@ class TokenAutomaton:
         if interior is None:
             interior = np.zeros(self.num_words, np.uint32)
             self._kernel_trie(c, interior)
-            interior &= ~self._quote_words
+            interior &= ~t.quote_words
             t.interior_words[sig] = interior
         other = np.ones(t.n_sym + 1, bool)
         other[:256] = ~same
         # tokens of c's interior whose first byte is not shared: removed, then walked from s
-        out[:] = interior & ~np.bitwise_or.reduce(self._first_words[np.flatnonzero(~same & (crow != dead))],
+        out[:] = interior & ~np.bitwise_or.reduce(t.first_words[np.flatnonzero(~same & (crow != dead))],
                                                    axis=0, initial=np.uint32(0))
         self._kernel_trie(s, out, other)
         self._kernel_list(s, t.quote_ids, out)
         return True
-
-    @property
-    def _first_words(self) -> np.ndarray:
-        """(256, num_words) packed masks: the tokens whose first byte is b (per vocabulary)."""
-        t = self.tables
-        words = t.__dict__.get("_first_words")
-        if words is None or words.shape[1] != self.num_words:
-            words = _first_byte_words(t, self.width)
-            t.__dict__["_first_words"] = words  # frozen dataclass: a lazily added per-vocabulary cache
-        return words
 
     def _counter_position(self, s: int) -> tuple[CounterDFA, int] | None:
         """(counter, state in it) when ``s`` is one position inside a bounded string.
@@ -532,17 +523,12 @@ class TokenAutomaton:
         lazy = self.lazy
         q = s
         for _ in range(64):
-            keys = lazy.keys
-            key = keys[q] if q < len(keys) else None
-            if key is None or len(key) != 1:
+            pos = lazy.instance_position(q)
+            if pos is None:
                 return None
-            (code,) = key
-            if code < INST or not code & PAIR:
-                return None
-            inst = (code >> 32) & ((1 << 28) - 1)
-            inner = code & 0xFFFFFFFF
+            inst, inner = pos
             auto = lazy.instances[inst]
-            if auto.is_accepting(inner) and not self._quote_follow(lazy, inst):
+            if auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
                 return None
             if isinstance(auto, CounterDFA):
                 return auto, inner
@@ -550,17 +536,6 @@ class TokenAutomaton:
                 return None
             lazy, q = auto, inner
         return None
-
-    def _quote_follow(self, lazy: LazyDFA, inst: int) -> bool:
-        cache = self.__dict__.setdefault("_quote_follow_cache", {})
-        key = (id(lazy), inst)
-        ok = cache.get(key)
-        if ok is None:
-            follow = lazy.inst_follow[inst]
-            ok = all(c < INST and lazy.labels[c] == 1 << 0x22 for c in follow)
-            cache[key] = (ok, lazy)  # keep lazy alive so its id stays unique
-            return ok
-        return ok[0]
 
     def _counter_words(self, counter: CounterDFA, u: int) -> np.ndarray:
         """Packed quote-free tokens allowed at state ``u`` of a bounded string.
@@ -577,23 +552,8 @@ class TokenAutomaton:
         room = min(room, int(cost.max(initial=0)))
         words = t.counter_words.get((ckey, phase, room))
         if words is None:
-            ok = (cost >= 0) & (cost <= room)
-            bits = np.zeros(self.num_words * _WORD_BITS, bool)
-            n = min(ok.size, self.width)
-            bits[:n] = ok[:n]
-            words = np.packbits(bits, bitorder="little").view(np.uint32)
+            words = _pack(np.flatnonzero((cost >= 0) & (cost <= room)), self.width)
             t.counter_words[(ckey, phase, room)] = words
-        return words
-
-    @property
-    def _quote_words(self) -> np.ndarray:
-        words = self.__dict__.get("_quote_words_arr")
-        if words is None:
-            bits = np.zeros(self.num_words * _WORD_BITS, bool)
-            ids = self.tables.quote_ids
-            bits[ids[ids < self.width]] = True
-            words = np.packbits(bits, bitorder="little").view(np.uint32)
-            self.__dict__["_quote_words_arr"] = words
         return words
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:

@@ -388,7 +388,6 @@ class CounterDFA(DFA):
     max_length: int = 0
 
 
-
 # --------------------------------------------------------------------------- Glushkov
 
 # Item codes.  Plain Glushkov positions are small ints.  An embedded automaton
@@ -756,6 +755,20 @@ class LazyDFA:
                     tgt[u] = self._state(frozenset(codes.tolist()))
             self.table[s] = tgt[inv]
             self.expanded[s] = True
+
+    def instance_position(self, s: int) -> tuple[int, int] | None:
+        """(instance, its state) when state ``s`` is exactly one position inside an embedded automaton."""
+        key = self.keys[s] if s < len(self.keys) else None
+        if key is None or len(key) != 1:
+            return None
+        (code,) = key
+        if code < INST or not code & PAIR:
+            return None
+        return (code >> 32) & ((1 << 28) - 1), code & _LOW
+
+    def follow_only(self, inst: int, symbol: int) -> bool:
+        """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""
+        return all(c < INST and self.labels[c] == 1 << symbol for c in self.inst_follow[inst])
 
     def _instance_row(self, code: int) -> np.ndarray:
         """Row of a state made of a single embedded-automaton position (vectorised, cached ids)."""
