@@ -513,26 +513,25 @@ class TokenAutomaton:
         return True
 
     def _counter_position(self, s: int) -> tuple[CounterDFA, int] | None:
-        """(counter, state in it) when ``s`` is one position inside a bounded string.
+        """(counter, state in it) when ``s`` reads on inside a bounded string.
 
-        Follows singleton embedded-automaton positions down (a ``$ref`` is a lazy automaton
-        embedded in its user); each level must move on quote-free bytes exactly as the
-        embedded automaton does, i.e. where that position can end the embedded part, what
-        follows it may only start with a quote.
+        Follows embedded automata down (a ``$ref`` is a lazy automaton embedded in its
+        user): at each level everything the state reads next must be read by one embedded
+        automaton, or be a lone quote (the empty string's closing quote right after the
+        opening one).  An intermediate level that could end its embedded part here must be
+        followed by a quote only; the counter itself always is (it is a string's content).
         """
         lazy = self.lazy
         q = s
         for _ in range(64):
-            pos = lazy.instance_position(q)
+            pos = lazy.entry(q, 0x22)
             if pos is None:
                 return None
             inst, inner = pos
             auto = lazy.instances[inst]
-            if auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
-                return None
             if isinstance(auto, CounterDFA):
-                return auto, inner
-            if not isinstance(auto, LazyDFA):
+                return (auto, inner) if lazy.follow_only(inst, 0x22) else None
+            if not isinstance(auto, LazyDFA) or auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
                 return None
             lazy, q = auto, inner
         return None
@@ -543,9 +542,8 @@ class TokenAutomaton:
         A token is allowed iff the character DFA survives it from the state's phase and the
         characters it starts still fit: ``max_length - count - (1 if mid-character)``.
         """
-        assert counter.char is not None and counter.count is not None and counter.phase is not None
-        phase = int(counter.phase[u])
-        room = counter.max_length - int(counter.count[u]) - (1 if phase else 0)
+        count, phase = counter.position(u)
+        room = counter.max_length - count - (1 if phase else 0)
         t = self.tables
         ckey = _char_key(counter.char)
         cost = _char_costs(t, counter.char, ckey, phase)

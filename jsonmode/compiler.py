@@ -83,7 +83,7 @@ _MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
 _MEMO_MAX = 4096
 # Bounded repetitions longer than this embed their item as one lazily built automaton.
 _EMBED_REPEATS = 16
-_COUNTER_MAX = 4096  # longest maxLength built as an eager counter DFA (~60k states)
+_COUNTER_MAX = 100_000_000  # longest maxLength kept as a counter (its states must fit 32 bits)
 
 
 @functools.lru_cache(maxsize=64)
@@ -709,8 +709,8 @@ class _Ctx:
             if not pieces:
                 content = regex.string_content(None, lo, hi)
                 if hi is not None and hi > _EMBED_REPEATS:
-                    # a counter built in numpy (its states know their count: bounded-string masks
-                    # come from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
+                    # a computed counter (its states know their count: bounded-string masks come
+                    # from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
                     content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
             else:
                 d = pieces[0]

@@ -139,7 +139,7 @@ def graph_is_empty(g: Graph) -> bool:
 class DfaNode(Node):
     """A compiled DFA used as a piece of a larger expression."""
 
-    dfa: DFA
+    dfa: DFA | LazyDFA | CounterDFA
 
 
 def sym(*symbols: int) -> Node:
@@ -373,19 +373,75 @@ class DFA:
         return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap), keep
 
 
-@dataclass(eq=False)
-class CounterDFA(DFA):
-    """Strings of ``lo..max_length`` characters of ``char``, with each state's place in the count.
+class CounterDFA:
+    """Strings of ``min_length..max_length`` characters of ``char``, computed, never tabled.
 
-    Kept apart from a plain DFA so the token level can recognise the inside of a bounded
-    string and take its mask from per-vocabulary tables (characters each token starts)
-    instead of walking the vocabulary from every position of the count.
+    State ``count * m + p`` is "``count`` characters done, at the ``p``-th non-final state
+    of ``char``" (``m`` of them; ``p = 0`` between characters).  Rows are arithmetic on the
+    character DFA's rows, so a ``maxLength`` of 100,000 costs what one of 20 does, and the
+    token level reads each state's count and phase to take a bounded string's mask from
+    per-vocabulary tables (characters each token starts) instead of walking the vocabulary
+    from every position of the count.  Only embedded in lazy automata (a ``DfaNode``).
     """
 
-    char: DFA | None = None  # the one-character DFA the count is made of
-    count: np.ndarray | None = None  # int64 (S,): characters completed
-    phase: np.ndarray | None = None  # int64 (S,): state inside the current character (0 = between)
-    max_length: int = 0
+    start = 0
+
+    def __init__(self, char: DFA, min_length: int, max_length: int) -> None:
+        finals = np.flatnonzero(char.accept)
+        if finals.size != 1 or (char.trans[finals[0]] >= 0).any():
+            raise ValueError("CounterDFA needs a one-character DFA with a single sink final state")
+        f = int(finals[0])
+        inner = np.array([q for q in range(char.num_states) if q != f], np.int64)  # start (0) first
+        idx = np.full(char.num_states, -1, np.int64)
+        idx[inner] = np.arange(inner.size)
+        rows = char.row(slice(None))[inner]  # (m, symbols) over raw symbols, -1 dead
+        # next phase index per (phase, symbol); -2: the character is complete
+        self._next = np.where(rows == f, -2, np.where(rows >= 0, idx[np.maximum(rows, 0)], -1))
+        self.char = char
+        self.inner = inner  # phase index -> state of ``char``
+        self.m = int(inner.size)
+        self.min_length = min_length
+        self.max_length = max_length
+        if (max_length + 1) * self.m >= 1 << 32:
+            raise ValueError("CounterDFA states must fit in 32 bits")
+
+    @property
+    def num_states(self) -> int:
+        return (self.max_length + 1) * self.m
+
+    @property
+    def num_symbols(self) -> int:
+        return int(self._next.shape[1])
+
+    def position(self, s: int) -> tuple[int, int]:
+        """(characters done, state of ``char``) of state ``s``."""
+        k, p = divmod(int(s), self.m)
+        return k, int(self.inner[p])
+
+    def is_accepting(self, s: int) -> bool:
+        k, p = divmod(int(s), self.m)
+        return p == 0 and self.min_length <= k <= self.max_length
+
+    def row(self, s: int) -> np.ndarray:
+        """Transitions of ``s`` over raw symbols (-1 = dead)."""
+        k, p = divmod(int(s), self.m)
+        nx = self._next[p]
+        if k >= self.max_length:  # no room for another character (or its rest)
+            return np.full(nx.shape[0], -1, np.int64)
+        return np.where(nx == -2, (k + 1) * self.m, np.where(nx >= 0, k * self.m + nx, -1))
+
+    def step(self, s: int, symbol: int) -> int:
+        if s < 0 or symbol >= self.num_symbols:
+            return -1
+        return int(self.row(s)[symbol])
+
+    def matches(self, data: bytes | Iterable[int]) -> bool:
+        s = 0
+        for b in data:
+            s = self.step(s, b)
+            if s < 0:
+                return False
+        return self.is_accepting(s)
 
 
 # --------------------------------------------------------------------------- Glushkov
@@ -415,7 +471,7 @@ class _Glushkov:
     def __init__(self, max_positions: int) -> None:
         self.labels: list[int] = []
         self.follow: list[set[int]] = []
-        self.instances: list[DFA | LazyDFA] = []
+        self.instances: list[DFA | LazyDFA | CounterDFA] = []
         self.inst_follow: list[set[int]] = []
         self.max_positions = max_positions
 
@@ -536,7 +592,7 @@ class _Glushkov:
                 last |= in_direct[u]
         return null_reach[g.start], frozenset(out[g.start]), frozenset(last)
 
-    def _instance(self, auto: DFA | LazyDFA) -> Walk:
+    def _instance(self, auto: DFA | LazyDFA | CounterDFA) -> Walk:
         j = len(self.instances)
         self.instances.append(auto)
         self.inst_follow.append(set())
@@ -651,6 +707,18 @@ class LazyDFA:
             self._label_arr[label] = arr
         return arr
 
+    def _symbols(self, bits: int) -> np.ndarray | slice:
+        """Symbols of a label given as an int bit set (a slice for one symbol or a range)."""
+        low = bits & -bits
+        if bits == low:
+            i = low.bit_length() - 1
+            return slice(i, i + 1)
+        top = bits.bit_length()
+        lo = low.bit_length() - 1
+        if bits == (1 << top) - (1 << lo):
+            return slice(lo, top)
+        return self._labels(bits)
+
     def _grow(self, need: int) -> None:
         cap = self.table.shape[0]
         if need <= cap:
@@ -712,23 +780,32 @@ class LazyDFA:
                 self.table[s] = self._instance_row(items[0])
                 self.expanded[s] = True
                 continue
-            if len(items) <= 8 and all(c < INST for c in items):
-                # fast path (literal text, keys, punctuation): disjoint labels need no grouping
-                acc = 0
-                disjoint = True
+            if all(c < INST for c in items):
+                # plain positions (literal text, keys, punctuation, character classes): split the
+                # symbols into the atoms of the labels' Boolean algebra, one target set each
+                atoms: list[tuple[int, list[int]]] = []
                 for c in items:
                     lab = self.labels[c]
-                    if acc & lab:
-                        disjoint = False
-                        break
-                    acc |= lab
-                if disjoint:
-                    row = np.zeros(self.n_sym, np.int32)
-                    for c in items:
-                        row[self._labels(self.labels[c])] = self._state(frozenset((c,)))
-                    self.table[s] = row
-                    self.expanded[s] = True
-                    continue
+                    nxt: list[tuple[int, list[int]]] = []
+                    for bits, codes in atoms:
+                        both = bits & lab
+                        if both:
+                            nxt.append((both, codes + [c]))
+                            if both != bits:
+                                nxt.append((bits & ~lab, codes))
+                        elif bits:
+                            nxt.append((bits, codes))
+                        lab &= ~bits
+                    if lab:
+                        nxt.append((lab, [c]))
+                    atoms = nxt
+                row = np.zeros(self.n_sym, np.int32)
+                for bits, codes in atoms:
+                    if codes:
+                        row[self._symbols(bits)] = self._state(frozenset(codes))
+                self.table[s] = row
+                self.expanded[s] = True
+                continue
             M = np.full((len(items), self.n_sym), -1, np.int64)
             for r, code in enumerate(items):
                 if code < INST:
@@ -756,37 +833,70 @@ class LazyDFA:
             self.table[s] = tgt[inv]
             self.expanded[s] = True
 
-    def instance_position(self, s: int) -> tuple[int, int] | None:
-        """(instance, its state) when state ``s`` is exactly one position inside an embedded automaton."""
-        key = self.keys[s] if s < len(self.keys) else None
-        if key is None or len(key) != 1:
+    def entry(self, s: int, symbol: int) -> tuple[int, int] | None:
+        """(instance, its state) when whatever state ``s`` reads next is read inside one
+        embedded automaton, apart from positions that read exactly ``symbol``.
+
+        With ``symbol`` the quote this is "inside a string, or right after its opening
+        quote": the states a bounded string's counter masks apply to.  Reads the state's
+        successor positions, so it holds for the state before the first character too.
+        """
+        if s <= 0 or s >= len(self._succ):
             return None
-        (code,) = key
-        if code < INST or not code & PAIR:
+        found = -1
+        only = 1 << symbol
+        for c in self._succ[s]:
+            if c >= INST:
+                if found >= 0 or not c & GATE:
+                    return None
+                found = c
+            elif self.labels[c] != only:
+                return None
+        if found < 0:
             return None
-        return (code >> 32) & ((1 << 28) - 1), code & _LOW
+        return (found >> 32) & ((1 << 28) - 1), found & _LOW
 
     def follow_only(self, inst: int, symbol: int) -> bool:
         """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""
         return all(c < INST and self.labels[c] == 1 << symbol for c in self.inst_follow[inst])
 
     def _instance_row(self, code: int) -> np.ndarray:
-        """Row of a state made of a single embedded-automaton position (vectorised, cached ids)."""
+        """Row of a state made of a single embedded-automaton position (vectorised, cached ids).
+
+        Most states of big schemas are of this kind, once per level of nesting, so this
+        reads a lazy inner automaton's table directly (0 = dead there too) and only
+        creates states for inner targets it has not mirrored yet.
+        """
         inst = (code >> 32) & ((1 << 28) - 1)
-        r = self.instances[inst].row(code & _LOW)[: self.n_sym]
+        u = code & _LOW
+        auto = self.instances[inst]
+        if isinstance(auto, LazyDFA):
+            if not auto.expanded[u]:
+                auto.expand((u,))
+            r = auto.table[u]  # lazy ids: 0 is dead, so index = id
+            off = 0
+        else:
+            r = auto.row(u)[: self.n_sym] + 1  # -1 dead -> 0: index = state + 1
+            off = 1
         ids = self._inst_ids.get(inst)
-        top = int(r.max(initial=-1))
+        top = int(r.max(initial=0))
         if ids is None or ids.shape[0] <= top:
-            grown = np.full(max(top + 1, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int64)
+            grown = np.full(max(top + 1, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int32)
             if ids is not None:
                 grown[: ids.shape[0]] = ids
+            grown[0] = 0
             ids = self._inst_ids[inst] = grown
-        base = PAIR | (inst << 32)
-        for u in set(r.tolist()):
-            if u >= 0 and ids[u] < 0:
-                ids[u] = self._state(frozenset((base | u,)))
+        tgt = ids[r]
+        miss = tgt < 0
+        if miss.any():
+            base = PAIR | (inst << 32)
+            for v in set(r[miss].tolist()):
+                ids[v] = self._state(frozenset((base | (v - off),)))
+            tgt = ids[r]
+        if tgt.shape[0] == self.n_sym:
+            return tgt
         row = np.zeros(self.n_sym, np.int32)
-        row[: r.shape[0]] = np.where(r >= 0, ids[r], 0)
+        row[: tgt.shape[0]] = tgt
         return row
 
     def expand_all(self) -> None:

@@ -778,21 +778,17 @@ def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None)
     single final state folds back to the start of the next character.  Linear in
     ``max_length`` and made in numpy, so it costs nothing next to the pattern DFA.
     """
-    trans, accept, classmap, _, _ = _length_table(min_length, max_length, char)
+    trans, accept, classmap = _length_table(min_length, max_length, char)
     return DFA(trans, accept, classmap).trim()
 
 
 def counter_dfa(min_length: int, max_length: int, char: DFA | None = None) -> CounterDFA:
-    """:func:`length_dfa` with a bound, as a :class:`CounterDFA` (each state's count and phase)."""
-    c = char if char is not None else char_dfa(ALL)
-    trans, accept, classmap, count, phase = _length_table(min_length, max_length, c)
-    d, keep = DFA(trans, accept, classmap).trim_keep()
-    return CounterDFA(d.trans, d.accept, d.classmap, char=c, count=count[keep], phase=phase[keep],
-                      max_length=max_length)
+    """:func:`length_dfa` with a bound, as a :class:`CounterDFA` (rows computed, each state's count and phase known)."""
+    return CounterDFA(char if char is not None else char_dfa(ALL), min_length, max_length)
 
 
 def _length_table(min_length: int, max_length: int | None, char: DFA | None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = char if char is not None else char_dfa(ALL)
     Q, C = c.trans.shape
     finals = np.nonzero(c.accept)[0]
@@ -814,9 +810,7 @@ def _length_table(min_length: int, max_length: int | None, char: DFA | None
         trans[k * m : (k + 1) * m] = blk
     accept = np.zeros(K * m, bool)
     accept[np.arange(min_length, K) * m] = True
-    states = np.arange(K * m)
-    # phase p is inner[p] of the character DFA: its state id there
-    return trans.astype(np.int32), accept, c.classmap, states // m, np.asarray(inner, np.int64)[states % m]
+    return trans.astype(np.int32), accept, c.classmap
 
 
 def string_content(

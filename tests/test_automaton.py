@@ -440,3 +440,32 @@ def test_special_token_symbols() -> None:
     assert ta.walk(b"<tool_call>") == -1
     with pytest.raises(ValueError, match="no single token"):
         automaton_from_node(lit("x"), vocab, specials=["<not a token>"])
+
+
+NULLABLE_BOUNDED = {
+    "type": "object",
+    "properties": {"inner": {"$ref": "#/$defs/inner"}, "long": {"type": "string", "maxLength": 131072}},
+    "$defs": {"inner": {"type": "object", "properties": {"id": {"type": ["string", "null"], "maxLength": 40}},
+                        "additionalProperties": False}},
+    "additionalProperties": False,
+}
+
+
+def test_bounded_string_masks_from_the_opening_quote() -> None:
+    """Right after a bounded string's opening quote (in a type union, under a $ref, or with a
+    maxLength far past any token) the mask comes from the counter tables, and is right."""
+    _, vocab = llama()
+    node = schema_to_node(NULLABLE_BOUNDED, CompileOptions(any_depth=3))
+    ta = automaton_from_node(node, vocab)
+    small = schema_to_node({**NULLABLE_BOUNDED, "properties": {**NULLABLE_BOUNDED["properties"],
+                                                               "long": {"type": "string", "maxLength": 300}}},
+                           CompileOptions(any_depth=3))
+    d = compile_dfa(small).trim()
+    sample = _llama_sample(vocab, seed=4)
+    sample_set = set(sample.tolist())
+    for prefix in (b'{"inner": {"id": "', b'{"inner": {"id": "ab', b'{"inner": {"id": null}, "long": "'):
+        st = ta.walk(prefix)
+        assert ta._counter_position(st) is not None, prefix
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])  # 300 characters hold any token, like 131072

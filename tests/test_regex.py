@@ -373,3 +373,42 @@ def test_unanchored_alternatives_share_one_search_prefix() -> None:
     assert not d.matches(b'"INTERVAL_M7"') and not d.matches(b'""')
     anchored = quoted("^(?:ab|cd)$|xy")
     assert anchored.matches(b'"ab"') and anchored.matches(b'"__xy__"') and not anchored.matches(b'"abx"')
+
+
+# --------------------------------------------------------------------------- computed counters
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 4), st.integers(0, 4), st.lists(st.text(max_size=7), min_size=1, max_size=8))
+def test_counter_dfa_equals_tabled_length_dfa(lo: int, extra: int, samples: list[str]) -> None:
+    """The computed counter reads exactly the language of the tabled counter, and knows its count."""
+    from jsonmode.regex import counter_dfa, length_dfa
+
+    hi = lo + extra
+    c = counter_dfa(lo, hi)
+    d = length_dfa(lo, hi)
+    for s in samples + ["", "é", '\\"', "\\u00e9x", "😀"]:
+        data = json.dumps(s, ensure_ascii=False)[1:-1].encode()
+        assert c.matches(data) == d.matches(data), s
+        state = 0
+        for b in data:
+            state = c.step(state, b)
+            if state < 0:
+                break
+        if state >= 0 and c.is_accepting(state):
+            assert c.position(state) == (len(s), 0)
+
+
+def test_counter_dfa_is_computed_not_tabled() -> None:
+    """A maxLength of 100,000 costs what a small one does (rows are arithmetic)."""
+    from jsonmode.regex import counter_dfa
+
+    c = counter_dfa(2, 100_000)
+    assert c.num_states == 100_001 * c.m
+    s = 0
+    for b in b"ab\\u00e9":
+        s = c.step(s, b)
+    assert c.position(s) == (3, 0) and c.is_accepting(s)
+    last = 100_000 * c.m
+    assert c.is_accepting(last) and (c.row(last) < 0).all()  # full: not even a first byte fits
+    assert (c.row(last - c.m) >= 0).sum() > 0
