@@ -632,6 +632,7 @@ class LazyDFA:
         self.limit_name = limit_name  # the option to raise, named in AutomatonTooLarge
         self._label_arr: dict[int, np.ndarray] = {}
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
+        self._code_pieces: dict[int, list[tuple[int, int]]] = {}  # embedded state -> row by target
         self._ids: dict[frozenset[int], int] = {}
         self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
         self.keys: list[frozenset[int] | None] = [None, None]  # positions of each state (dead, start: None)
@@ -707,6 +708,26 @@ class LazyDFA:
             self._label_arr[label] = arr
         return arr
 
+    def _pieces(self, code: int) -> list[tuple[int, int]]:
+        """(symbols as an int bit set, next item) pairs of one item of a state's successors.
+
+        A position is its label; an embedded-automaton state is its row grouped by target
+        (cached: rows of embedded automata never change once built).
+        """
+        if code < INST:
+            return [(self.labels[code], code)]
+        got = self._code_pieces.get(code)
+        if got is None:
+            inst = (code >> 32) & ((1 << 28) - 1)
+            r = self.instances[inst].row(code & _LOW)[: self.n_sym]
+            base = PAIR | (inst << 32)
+            got = []
+            for v in np.unique(r[r >= 0]).tolist():
+                bits = int.from_bytes(np.packbits(r == v, bitorder="little").tobytes(), "little")
+                got.append((bits, base | v))
+            self._code_pieces[code] = got
+        return got
+
     def _symbols(self, bits: int) -> np.ndarray | slice:
         """Symbols of a label given as an int bit set (a slice for one symbol or a range)."""
         low = bits & -bits
@@ -780,29 +801,29 @@ class LazyDFA:
                 self.table[s] = self._instance_row(items[0])
                 self.expanded[s] = True
                 continue
-            if all(c < INST for c in items):
-                # plain positions (literal text, keys, punctuation, character classes): split the
-                # symbols into the atoms of the labels' Boolean algebra, one target set each
+            pieces = [p for c in items for p in self._pieces(c)]
+            if len(pieces) <= 64:
+                # split the symbols into the atoms of the pieces' Boolean algebra (one target
+                # set each) with int bit sets: no (items x symbols) matrix for the few items
+                # of literal text, keys, punctuation or a value ending in its follow set
                 atoms: list[tuple[int, list[int]]] = []
-                for c in items:
-                    lab = self.labels[c]
+                for lab, code in pieces:
                     nxt: list[tuple[int, list[int]]] = []
                     for bits, codes in atoms:
                         both = bits & lab
                         if both:
-                            nxt.append((both, codes + [c]))
+                            nxt.append((both, codes + [code]))
                             if both != bits:
                                 nxt.append((bits & ~lab, codes))
-                        elif bits:
+                        else:
                             nxt.append((bits, codes))
                         lab &= ~bits
                     if lab:
-                        nxt.append((lab, [c]))
+                        nxt.append((lab, [code]))
                     atoms = nxt
                 row = np.zeros(self.n_sym, np.int32)
                 for bits, codes in atoms:
-                    if codes:
-                        row[self._symbols(bits)] = self._state(frozenset(codes))
+                    row[self._symbols(bits)] = self._state(frozenset(codes))
                 self.table[s] = row
                 self.expanded[s] = True
                 continue
