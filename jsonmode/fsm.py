@@ -621,8 +621,12 @@ class LazyDFA:
         finally:
             if gc_was:
                 gc.enable()
-        self.labels, self.follow = g.labels, g.follow
-        self.instances, self.inst_follow = g.instances, g.inst_follow
+        # follow sets as tuples: tuples of ints drop out of the cyclic GC's view after its first
+        # pass, sets never do, and a big schema has 10^5 of them (gen-2 pauses of 100+ ms)
+        self.labels = g.labels
+        self.follow: list[tuple[int, ...]] = [tuple(f) for f in g.follow]
+        self.instances = g.instances
+        self.inst_follow: list[tuple[int, ...]] = [tuple(f) for f in g.inst_follow]
         self.last_plain = frozenset(p for p in last if p < INST)
         self.last_inst = frozenset(p & _LOW for p in last if p >= INST)
         width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in self.labels]
@@ -632,10 +636,9 @@ class LazyDFA:
         self.limit_name = limit_name  # the option to raise, named in AutomatonTooLarge
         self._label_arr: dict[int, np.ndarray] = {}
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
-        self._code_pieces: dict[int, list[tuple[int, int]]] = {}  # embedded state -> row by target
-        self._ids: dict[frozenset[int], int] = {}
-        self._succ: list[frozenset[int] | set[int]] = [_NONE, first]
-        self.keys: list[frozenset[int] | None] = [None, None]  # positions of each state (dead, start: None)
+        self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
+        self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
+        self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
         cap = 64
         self.table = np.zeros((cap, self.n_sym), np.int32)
         self.expanded = np.zeros(cap, bool)
@@ -708,23 +711,21 @@ class LazyDFA:
             self._label_arr[label] = arr
         return arr
 
-    def _pieces(self, code: int) -> list[tuple[int, int]]:
+    def _pieces(self, code: int) -> tuple[tuple[int, int], ...]:
         """(symbols as an int bit set, next item) pairs of one item of a state's successors.
 
         A position is its label; an embedded-automaton state is its row grouped by target
         (cached: rows of embedded automata never change once built).
         """
         if code < INST:
-            return [(self.labels[code], code)]
+            return ((self.labels[code], code),)
         got = self._code_pieces.get(code)
         if got is None:
             inst = (code >> 32) & ((1 << 28) - 1)
             r = self.instances[inst].row(code & _LOW)[: self.n_sym]
             base = PAIR | (inst << 32)
-            got = []
-            for v in np.unique(r[r >= 0]).tolist():
-                bits = int.from_bytes(np.packbits(r == v, bitorder="little").tobytes(), "little")
-                got.append((bits, base | v))
+            got = tuple((int.from_bytes(np.packbits(r == v, bitorder="little").tobytes(), "little"), base | v)
+                        for v in np.unique(r[r >= 0]).tolist())
             self._code_pieces[code] = got
         return got
 
@@ -753,7 +754,8 @@ class LazyDFA:
         a[:cap] = self.accept
         self.table, self.expanded, self.accept = t, e, a
 
-    def _state(self, key: frozenset[int]) -> int:
+    def _state(self, key: tuple[int, ...]) -> int:
+        """State of a sorted tuple of item codes (tuples, not frozensets: see ``follow``)."""
         j = self._ids.get(key)
         if j is not None:
             return j
@@ -763,12 +765,11 @@ class LazyDFA:
         if j >= self.max_states:
             raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
         self._ids[key] = j
-        self.keys.append(key)
         succ: set[int] = set()
         acc = False
         for code in key:
             if code < INST:
-                succ |= self.follow[code]
+                succ.update(self.follow[code])
                 if code in self.last_plain:
                     acc = True
             else:
@@ -776,10 +777,10 @@ class LazyDFA:
                 inner = code & _LOW
                 succ.add(GATE | (inst << 32) | inner)
                 if self.instances[inst].is_accepting(inner):
-                    succ |= self.inst_follow[inst]
+                    succ.update(self.inst_follow[inst])
                     if inst in self.last_inst:
                         acc = True
-        self._succ.append(succ)
+        self._succ.append(tuple(succ))
         self._grow(j + 1)
         self.accept[j] = acc
         self.n = j + 1
@@ -823,7 +824,8 @@ class LazyDFA:
                     atoms = nxt
                 row = np.zeros(self.n_sym, np.int32)
                 for bits, codes in atoms:
-                    row[self._symbols(bits)] = self._state(frozenset(codes))
+                    key = (codes[0],) if len(codes) == 1 else tuple(sorted(set(codes)))
+                    row[self._symbols(bits)] = self._state(key)
                 self.table[s] = row
                 self.expanded[s] = True
                 continue
@@ -850,7 +852,7 @@ class LazyDFA:
                 c = cols[ci]
                 codes = c[c >= 0]
                 if codes.size:
-                    tgt[u] = self._state(frozenset(codes.tolist()))
+                    tgt[u] = self._state(tuple(sorted(set(codes.tolist()))))
             self.table[s] = tgt[inv]
             self.expanded[s] = True
 
@@ -912,7 +914,7 @@ class LazyDFA:
         if miss.any():
             base = PAIR | (inst << 32)
             for v in set(r[miss].tolist()):
-                ids[v] = self._state(frozenset((base | (v - off),)))
+                ids[v] = self._state((base | (v - off),))
             tgt = ids[r]
         if tgt.shape[0] == self.n_sym:
             return tgt
