@@ -29,7 +29,7 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, CounterDFA, LazyDFA, Node, time_limit
+from .fsm import DFA, CounterDFA, LazyDFA, Node, StringsDFA, time_limit
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -451,9 +451,9 @@ class TokenAutomaton:
             row = out[r]
             sig = None
             if np.count_nonzero(self._full[s, :256]) >= _INTERIOR_MIN_BYTES:
-                counter = self._counter_position(s)
-                if counter is not None:
-                    row[:] = self._counter_words(*counter)
+                inside = self._string_position(s)
+                if inside is not None:
+                    row[:] = self._string_words(*inside)
                     self._kernel_list(s, t.quote_ids, row)
                     continue
                 if self._kernel_head(s, row):
@@ -512,42 +512,56 @@ class TokenAutomaton:
         self._kernel_list(s, t.quote_ids, out)
         return True
 
-    def _counter_position(self, s: int) -> tuple[CounterDFA, int] | None:
-        """(counter, state in it) when ``s`` reads on inside a bounded string.
+    def _string_position(self, s: int) -> tuple[DFA, int, int | None] | None:
+        """(character DFA, phase, room) when ``s`` reads on inside a string whose quote-free
+        tokens depend on that alone: a bounded string (room: characters that still fit) or an
+        open object's key (room None: the key automaton never dies).
 
         Follows embedded automata down (a ``$ref`` is a lazy automaton embedded in its
         user): at each level everything the state reads next must be read by one embedded
         automaton, or be a lone quote (the empty string's closing quote right after the
-        opening one).  An intermediate level that could end its embedded part here must be
-        followed by a quote only; the counter itself always is (it is a string's content).
+        opening one); beside a key automaton, also the declared names' letters (strings
+        themselves, so they add no quote-free continuation).  An intermediate level that
+        could end its embedded part here must be followed by a quote only, as must the
+        string itself.
         """
         lazy = self.lazy
         q = s
         for _ in range(64):
             pos = lazy.entry(q, 0x22)
-            if pos is None:
-                return None
+            loose = pos is None
+            if loose:
+                pos = lazy.entry(q, None)
+                if pos is None:
+                    return None
             inst, inner = pos
             auto = lazy.instances[inst]
             if isinstance(auto, CounterDFA):
-                return (auto, inner) if lazy.follow_only(inst, 0x22) else None
-            if not isinstance(auto, LazyDFA) or auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
+                if loose or not lazy.follow_only(inst, 0x22):
+                    return None
+                count, phase = auto.position(inner)
+                return auto.char, phase, auto.max_length - count - (1 if phase else 0)
+            if isinstance(auto, StringsDFA):
+                assert auto.phase is not None and auto.char is not None
+                phase = int(auto.phase[inner])
+                ok = phase >= 0 and lazy.follow_only(inst, 0x22)
+                return (auto.char, phase, None) if ok else None
+            if loose or not isinstance(auto, LazyDFA) or auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
                 return None
             lazy, q = auto, inner
         return None
 
-    def _counter_words(self, counter: CounterDFA, u: int) -> np.ndarray:
-        """Packed quote-free tokens allowed at state ``u`` of a bounded string.
+    def _string_words(self, char: DFA, phase: int, room: int | None) -> np.ndarray:
+        """Packed quote-free tokens allowed inside a string at ``phase`` of ``char``.
 
-        A token is allowed iff the character DFA survives it from the state's phase and the
-        characters it starts still fit: ``max_length - count - (1 if mid-character)``.
+        A token is allowed iff the character DFA survives it from that phase and the
+        characters it starts still fit in ``room`` (None: no bound).
         """
-        count, phase = counter.position(u)
-        room = counter.max_length - count - (1 if phase else 0)
         t = self.tables
-        ckey = _char_key(counter.char)
-        cost = _char_costs(t, counter.char, ckey, phase)
-        room = min(room, int(cost.max(initial=0)))
+        ckey = _char_key(char)
+        cost = _char_costs(t, char, ckey, phase)
+        top = int(cost.max(initial=0))
+        room = top if room is None else min(room, top)
         words = t.counter_words.get((ckey, phase, room))
         if words is None:
             words = _pack(np.flatnonzero((cost >= 0) & (cost <= room)), self.width)

@@ -214,7 +214,9 @@ def test_masks_equal_brute_force_llama_open_object() -> None:
     sample = _llama_sample(vocab, seed=3)
     sample_set = set(sample.tolist())
     probes = [b'{"', b'{"alpha": "x", "', b'{"alpha": "abc', b'{"zeta', b'{"z', b'{"beta": 1, "', b'{"al',
-              b'{"alpha": "', b'{"q": "', rb'{"q": "\u00e9', rb'{"alpha": "\u00e9\u00e9']
+              b'{"alpha": "', b'{"q": "', rb'{"q": "\u00e9', rb'{"alpha": "\u00e9\u00e9',
+              # inside keys (the key automaton's phases): mid-escape, mid-UTF-8, after a declared name
+              b'{"a\\', b'{"\xc3', b'{"alpha": "x", "al', b'{"alpha": "x", "beta2', b'{"\\u00']
     prefixes = [(d.run(p), p) for p in probes] + random_prefixes(d, 20, seed=9, max_steps=80)
     for es, prefix in prefixes:
         assert es >= 0, prefix
@@ -465,7 +467,19 @@ def test_bounded_string_masks_from_the_opening_quote() -> None:
     sample_set = set(sample.tolist())
     for prefix in (b'{"inner": {"id": "', b'{"inner": {"id": "ab', b'{"inner": {"id": null}, "long": "'):
         st = ta.walk(prefix)
-        assert ta._counter_position(st) is not None, prefix
+        assert ta._string_position(st) is not None, prefix
         got = set(ta.allowed_tokens(st).tolist()) & sample_set
         want = brute_force_allowed(d, d.run(prefix), vocab, sample)
         assert got == want, (prefix, sorted(got ^ want)[:10])  # 300 characters hold any token, like 131072
+
+
+def test_open_object_keys_take_the_key_tables() -> None:
+    """Inside a key of an open object (declared names beside all other keys) the quote-free part
+    of the mask comes from the key character's tables (room None), also mid-character."""
+    _, vocab = llama()
+    ta = automaton_from_node(schema_to_node(OPEN, CompileOptions()), vocab)
+    for prefix in (b'{"', b'{"al', b'{"alpha": "x", "', b'{"\xc3'):
+        pos = ta._string_position(ta.walk(prefix))
+        assert pos is not None and pos[2] is None, prefix
+    closed = automaton_from_node(schema_to_node({**OPEN, "additionalProperties": False}, CompileOptions()), vocab)
+    assert closed._string_position(closed.walk(b'{"')) is None  # only the declared names: walked

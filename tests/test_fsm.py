@@ -512,3 +512,18 @@ def test_property_products(x: tuple[Node, str], y: tuple[Node, str]) -> None:
     lx, ly = lang(dx, 4), lang(dy, 4)
     assert lang(intersect(dx, dy), 4) == lx & ly
     assert lang(difference(dx, dy), 4) == lx - ly
+
+
+def test_strings_dfa_only_when_no_character_sequence_dies() -> None:
+    from jsonmode.compiler import _canonical_key_char, _extra_keys_dfa, _known_keys_dfa
+    from jsonmode.fsm import StringsDFA, strings_dfa
+
+    char = _canonical_key_char()
+    extra = _extra_keys_dfa(("id", "idx", "é"), 200_000)
+    assert isinstance(extra, StringsDFA) and extra.phase is not None
+    s = extra.run(b"id")  # a declared name so far: still alive, between characters
+    assert s >= 0 and extra.phase[s] == char.start and not extra.is_accepting(s)
+    s = extra.run("é".encode()[:1])  # mid-character
+    assert s >= 0 and extra.phase[s] != char.start
+    # only finitely many strings: "idxx" dies, so no phases
+    assert not isinstance(strings_dfa(_known_keys_dfa(("id", "idx")), char), StringsDFA)
