@@ -118,16 +118,19 @@ class Graph(Node):
 
 
 def graph_alive(g: Graph) -> set[int]:
-    """Nodes with a path to a final node over edges that are not NEVER."""
+    """Nodes with a path to a final node over edges that are not NEVER (backward search)."""
+    check_time()
+    preds: dict[int, list[int]] = {}
+    for u, v, x in g.edges:
+        if x is not NEVER:
+            preds.setdefault(v, []).append(u)
     alive = set(g.finals)
-    changed = True
-    while changed:
-        check_time()
-        changed = False
-        for u, v, x in g.edges:
-            if v in alive and u not in alive and x is not NEVER:
+    todo = list(alive)
+    while todo:
+        for u in preds.get(todo.pop(), ()):
+            if u not in alive:
                 alive.add(u)
-                changed = True
+                todo.append(u)
     return alive
 
 
@@ -373,6 +376,55 @@ class DFA:
         return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap), keep
 
 
+@dataclass(eq=False)
+class StringsDFA(DFA):
+    """A DFA of strings of ``char`` characters in which no sequence of characters ever dies.
+
+    ``phase[s]`` is the state of ``char`` that state ``s`` is in (-1: unreachable).  From
+    ``s``, a run of bytes survives exactly when it survives in ``char`` looped from that
+    phase, so the token level takes the quote-free part of a mask from per-vocabulary
+    tables instead of walking the vocabulary: the keys of an open object are all
+    strings but finitely many (the declared names), and their automaton tracks the names.
+    Built by :func:`strings_dfa`, which checks the property.
+    """
+
+    char: DFA | None = None
+    phase: np.ndarray | None = None
+
+
+def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
+    """``d`` as a :class:`StringsDFA` over the one-character DFA ``char``, or ``d`` unchanged.
+
+    Checked state by state (breadth first, vectorised): the bytes a state can read are
+    exactly those its phase of ``char`` can read, and every state has one phase.
+    """
+    finals = np.flatnonzero(char.accept)
+    if finals.size != 1 or (char.trans[finals[0]] >= 0).any() or d.num_states > max_states:
+        return d
+    d = d.trim()
+    n = max(d.num_symbols, char.num_symbols)
+    rows = np.full((d.num_states, n), -1, np.int64)
+    rows[:, : d.num_symbols] = d.row(slice(None))
+    crows = np.full((char.num_states, n), -1, np.int64)
+    crows[:, : char.num_symbols] = char.row(slice(None))
+    crows[crows == finals[0]] = char.start  # a finished character folds back to the next one
+    phase = np.full(d.num_states, -1, np.int64)
+    phase[0] = char.start
+    frontier = np.zeros(1, np.int64)
+    while frontier.size:
+        r, c = rows[frontier], crows[phase[frontier]]
+        if ((r >= 0) != (c >= 0)).any():
+            return d
+        ok = r >= 0
+        tgt, ph = r[ok], c[ok]
+        new = phase[tgt] < 0
+        phase[tgt[new]] = ph[new]
+        if (phase[tgt] != ph).any():
+            return d
+        frontier = np.unique(tgt[new])
+    return StringsDFA(d.trans, d.accept, d.classmap, char=char, phase=phase)
+
+
 class CounterDFA:
     """Strings of ``min_length..max_length`` characters of ``char``, computed, never tabled.
 
@@ -570,20 +622,32 @@ class _Glushkov:
         for u, v, _nl, f, la in walked:
             in_direct[v] |= la
             out[u] |= f
-        nullable_edges = [(u, v) for u, v, nl, _f, _l in walked if nl]
+        # closure over nullable edges by worklists (a chain of optional properties made the
+        # pass-until-stable loop quadratic in the number of properties)
+        npreds: list[list[int]] = [[] for _ in range(n)]
+        for u, v, nl, _f, _l in walked:
+            if nl:
+                npreds[v].append(u)
         null_reach = [False] * n
-        for fn in g.finals:
+        todo = list(set(g.finals))
+        for fn in todo:
             null_reach[fn] = True
-        changed = True
-        while changed:  # closure over empty edges (graphs are small)
-            changed = False
-            for u, v in nullable_edges:
-                if not out[v] <= out[u]:
-                    out[u] |= out[v]
-                    changed = True
-                if null_reach[v] and not null_reach[u]:
+        while todo:
+            for u in npreds[todo.pop()]:
+                if not null_reach[u]:
                     null_reach[u] = True
-                    changed = True
+                    todo.append(u)
+        todo = [v for v in range(n) if npreds[v] and out[v]]
+        queued = set(todo)
+        while todo:
+            v = todo.pop()
+            queued.discard(v)
+            for u in npreds[v]:
+                if u != v and not out[v] <= out[u]:
+                    out[u] |= out[v]
+                    if u not in queued:
+                        queued.add(u)
+                        todo.append(u)
         for u in range(n):
             self._link(frozenset(in_direct[u]), frozenset(out[u]))
         last: set[int] = set()
@@ -856,9 +920,10 @@ class LazyDFA:
             self.table[s] = tgt[inv]
             self.expanded[s] = True
 
-    def entry(self, s: int, symbol: int) -> tuple[int, int] | None:
+    def entry(self, s: int, symbol: int | None) -> tuple[int, int] | None:
         """(instance, its state) when whatever state ``s`` reads next is read inside one
-        embedded automaton, apart from positions that read exactly ``symbol``.
+        embedded automaton, apart from positions that read exactly ``symbol`` (any one
+        byte each when ``symbol`` is None: the literal names beside an open object's keys).
 
         With ``symbol`` the quote this is "inside a string, or right after its opening
         quote": the states a bounded string's counter masks apply to.  Reads the state's
@@ -867,12 +932,16 @@ class LazyDFA:
         if s <= 0 or s >= len(self._succ):
             return None
         found = -1
-        only = 1 << symbol
+        only = -1 if symbol is None else 1 << symbol
         for c in self._succ[s]:
             if c >= INST:
                 if found >= 0 or not c & GATE:
                     return None
                 found = c
+            elif only < 0:
+                lab = self.labels[c]
+                if lab & (lab - 1) or lab >= 1 << BYTE_SYMBOLS:
+                    return None
             elif self.labels[c] != only:
                 return None
         if found < 0:
@@ -935,9 +1004,30 @@ class LazyDFA:
         self.expand_all()
         n = self.n
         t = self.table[1:n].astype(np.int64) - 1  # dead 0 -> -1, start 1 -> 0
-        uniq, classmap = np.unique(t.T, axis=0, return_inverse=True)
-        trans = np.ascontiguousarray(uniq.T).astype(np.int32)
-        return DFA(trans, self.accept[1:n].copy(), classmap.ravel().astype(np.int32))
+        classmap, first = _column_classes(t)
+        return DFA(np.ascontiguousarray(t[:, first]).astype(np.int32), self.accept[1:n].copy(), classmap)
+
+
+def _column_classes(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symbol classes of a (states, symbols) table: equal columns share a class.
+
+    Numbered by first symbol.  Columns are hashed (a wrapping dot product with fixed random
+    weights) and the grouping checked; a lexicographic sort of whole columns cost 100+ ms
+    on tables of a few thousand states.
+    """
+    rng = np.random.default_rng(1)
+    w = rng.integers(1, 2**62, size=t.shape[0], dtype=np.int64)
+    with np.errstate(over="ignore"):
+        h = w @ (t + 1)
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    if not (t[:, first[inv]] == t).all():  # a hash collision: exact grouping
+        _, first, inv = np.unique(t.T, axis=0, return_index=True, return_inverse=True)
+        inv = inv.ravel()
+    order = np.argsort(first, kind="stable")  # classes by first symbol
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank[inv].astype(np.int32), first[order]
 
 
 def compile_dfa(node: Node, *, max_states: int = DEFAULT_MAX_STATES, max_positions: int = 2_000_000) -> DFA:
@@ -968,45 +1058,62 @@ def _joint_classes(a: DFA, b: DFA) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def product(a: DFA, b: DFA, mode: str = "and", *, max_states: int = DEFAULT_MAX_STATES) -> DFA:
-    """Intersection (``and``) or difference (``diff``: in a, not in b) of two DFAs."""
+    """Intersection (``and``) or difference (``diff``: in a, not in b) of two DFAs.
+
+    Breadth first, one layer of pair states at a time in numpy; Python only numbers the
+    distinct successor pairs of a layer (a per-class Python loop cost 100 ms on
+    pattern x length products of a few thousand states).
+    """
     classmap, ua, ub = _joint_classes(a, b)
     C = ua.shape[0]
-    ta, tb = a.trans.tolist(), b.trans.tolist()
-    ua_l, ub_l = ua.tolist(), ub.tolist()
-    ids: dict[tuple[int, int], int] = {(0, 0 if b.num_states else -1): 0}
-    order: list[tuple[int, int]] = [(0, 0 if b.num_states else -1)]
-    rows: list[list[int]] = []
-    acc: list[bool] = []
-    i = 0
-    while i < len(order):
-        if not i & 255:
-            check_time()
-        sa, sb = order[i]
-        row = [-1] * C
-        for k in range(C):
-            ka, kb = ua_l[k], ub_l[k]
-            na = ta[sa][ka] if ka >= 0 else -1
-            if na < 0:
-                continue
-            nb = tb[sb][kb] if (sb >= 0 and kb >= 0) else -1
-            if nb < 0 and mode == "and":
-                continue
-            key = (na, nb)
-            j = ids.get(key)
+    Sb = b.num_states
+    ta = np.concatenate([a.trans, np.full((a.num_states, 1), -1, np.int32)], axis=1)[:, ua].astype(np.int64)
+    # row -1 (b already left behind, "diff" only) and class -1 (no symbol in b): dead
+    tb = np.full((Sb + 1, C), -1, np.int64)
+    if Sb:
+        tb[:Sb] = np.concatenate([b.trans, np.full((Sb, 1), -1, np.int32)], axis=1)[:, ub]
+    width = Sb + 1
+    start_b = 0 if Sb else -1
+    ids: dict[int, int] = {start_b + 1: 0}  # pair (sa, sb) as sa * width + sb + 1
+    all_a: list[int] = [0]
+    all_b: list[int] = [start_b]
+    rows: list[np.ndarray] = []
+    fa, fb = np.zeros(1, np.int64), np.full(1, start_b, np.int64)
+    while fa.size:
+        check_time()
+        na, nb = ta[fa], tb[fb]
+        valid = na >= 0
+        if mode == "and":
+            valid &= nb >= 0
+        code = na * width + nb + 1
+        uq = np.unique(code[valid])
+        got = np.empty(uq.size, np.int64)
+        new_a: list[int] = []
+        new_b: list[int] = []
+        for k, c in enumerate(uq.tolist()):
+            j = ids.get(c)
             if j is None:
-                j = len(order)
+                j = len(ids)
                 if j >= max_states:
                     raise AutomatonTooLarge(f"automaton product exceeds max_states={max_states}")
-                ids[key] = j
-                order.append(key)
-            row[k] = j
+                ids[c] = j
+                new_a.append(c // width)
+                new_b.append(c % width - 1)
+            got[k] = j
+        row = np.full(na.shape, -1, np.int64)
+        row[valid] = got[np.searchsorted(uq, code[valid])]
         rows.append(row)
-        in_b = sb >= 0 and bool(b.accept[sb])
-        acc.append(bool(a.accept[sa]) and (in_b if mode == "and" else not in_b))
-        i += 1
+        all_a += new_a
+        all_b += new_b
+        fa, fb = np.array(new_a, np.int64), np.array(new_b, np.int64)
+    oa, ob = np.array(all_a, np.int64), np.array(all_b, np.int64)
+    in_b = np.zeros(oa.size, bool)
+    has_b = ob >= 0
+    in_b[has_b] = b.accept[ob[has_b]]
+    acc = a.accept[oa] & (in_b if mode == "and" else ~in_b)
     cm = np.where(classmap >= 0, classmap, -1).astype(np.int32)
-    # classes where a has no symbol are useless; keep mapping anyway (rows carry -1)
-    return DFA(np.array(rows, np.int32).reshape(len(rows), C), np.array(acc, bool), cm).trim()
+    trans = np.concatenate(rows).astype(np.int32) if rows else np.zeros((0, C), np.int32)
+    return DFA(trans.reshape(-1, C), acc, cm).trim()
 
 
 def intersect(a: DFA, b: DFA, **kw: int) -> DFA:
