@@ -935,7 +935,9 @@ class LazyDFA:
         only = -1 if symbol is None else 1 << symbol
         for c in self._succ[s]:
             if c >= INST:
-                if found >= 0 or not c & GATE:
+                if not c & GATE:
+                    return None
+                if found >= 0 and found != c and not self._same_string(found, c):
                     return None
                 found = c
             elif only < 0:
@@ -947,6 +949,13 @@ class LazyDFA:
         if found < 0:
             return None
         return (found >> 32) & ((1 << 28) - 1), found & _LOW
+
+    def _same_string(self, a: int, b: int) -> bool:
+        """Two gates into the same automaton at the same state, each a string's content (the
+        same property in two branches of an anyOf): what they read next is the same."""
+        ia, ib = (a >> 32) & ((1 << 28) - 1), (b >> 32) & ((1 << 28) - 1)
+        return (a & _LOW == b & _LOW and self.instances[ia] is self.instances[ib]
+                and self.follow_only(ia, 0x22) and self.follow_only(ib, 0x22))
 
     def follow_only(self, inst: int, symbol: int) -> bool:
         """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""

@@ -68,6 +68,7 @@ from .fsm import (
     rep,
     seq,
     star,
+    strings_dfa,
 )
 
 MAX_CODE_POINT = 0x10FFFF
@@ -678,6 +679,15 @@ def char_class_utf8(ranges: Iterable[tuple[int, int]]) -> Node:
     return utf8_class(normalize(ranges))
 
 
+@functools.lru_cache(maxsize=1)
+def free_string_dfa() -> DFA:
+    """Inside of an unconstrained JSON string: one embedded automaton whose states know their
+    character phase (a :class:`~jsonmode.fsm.StringsDFA`), so string masks come from
+    per-vocabulary tables wherever the string sits (under $refs, nested free values)."""
+    char = char_dfa(ALL, pairs=True)
+    return strings_dfa(minimize(compile_dfa(star(DfaNode(char)))), char)
+
+
 def any_json_char() -> Node:
     """Any single code point, in any JSON spelling (no surrogate-pair escapes)."""
     return json_char(ALL)
@@ -838,7 +848,7 @@ def string_content(
         return NEVER
     if pattern is None:
         if min_length == 0 and max_length is None:
-            return star(json_char(ALL, pairs=True))
+            return DfaNode(free_string_dfa())
         return rep(any_json_char(), min_length, max_length)
     pdfa = minimize(compile_dfa(pattern_node(pattern), max_states=max_states), MINIMIZE_WORK)
     if min_length or max_length is not None:
