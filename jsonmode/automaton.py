@@ -514,42 +514,53 @@ class TokenAutomaton:
 
     def _string_position(self, s: int) -> tuple[DFA, int, int | None] | None:
         """(character DFA, phase, room) when ``s`` reads on inside a string whose quote-free
-        tokens depend on that alone: a bounded string (room: characters that still fit) or an
-        open object's key (room None: the key automaton never dies).
+        tokens depend on that alone: a bounded string (room: characters that still fit), or a
+        free string or an open object's key (room None: their automata never die).
 
-        Follows embedded automata down (a ``$ref`` is a lazy automaton embedded in its
-        user): at each level everything the state reads next must be read by one embedded
-        automaton, or be a lone quote (the empty string's closing quote right after the
-        opening one); beside a key automaton, also the declared names' letters (strings
-        themselves, so they add no quote-free continuation).  An intermediate level that
-        could end its embedded part here must be followed by a quote only, as must the
-        string itself.
+        Follows embedded automata down (a ``$ref`` is a lazy automaton embedded in its user;
+        the same property in several ``anyOf`` branches is several of them): every embedded
+        automaton the state reads next in must lead to the same (character, phase, room),
+        and besides them the state may only read a lone quote (the empty string's closing
+        quote right after the opening one), or, beside a key automaton, the declared names'
+        letters (strings themselves: they add no quote-free continuation).  Whatever could
+        end its embedded part here must be followed by a quote only.
         """
-        lazy = self.lazy
-        q = s
-        for _ in range(64):
-            pos = lazy.entry(q, 0x22)
-            loose = pos is None
-            if loose:
-                pos = lazy.entry(q, None)
-                if pos is None:
+        return self._string_leaf(self.lazy, s, 0)
+
+    def _string_leaf(self, lazy: LazyDFA, q: int, depth: int) -> tuple[DFA, int, int | None] | None:
+        if depth > 64 or q <= 0:
+            return None
+        gates, labels = lazy.reads(q)
+        letters = False  # declared names' letters beside a key automaton
+        for lab in labels:
+            if lab != 1 << 0x22:
+                if lab & (lab - 1) or lab >> 256:
                     return None
-            inst, inner = pos
+                letters = True
+        leaf: tuple[DFA, int, int | None] | None = None
+        for inst, inner in gates:
             auto = lazy.instances[inst]
-            if isinstance(auto, CounterDFA):
-                if loose or not lazy.follow_only(inst, 0x22):
-                    return None
+            got: tuple[DFA, int, int | None] | None
+            if isinstance(auto, CounterDFA) and not letters:
                 count, phase = auto.position(inner)
-                return auto.char, phase, auto.max_length - count - (1 if phase else 0)
-            if isinstance(auto, StringsDFA):
+                got = auto.char, phase, auto.max_length - count - (1 if phase else 0)
+                if not lazy.follow_only(inst, 0x22):
+                    return None
+            elif isinstance(auto, StringsDFA):
                 assert auto.phase is not None and auto.char is not None
-                phase = int(auto.phase[inner])
-                ok = phase >= 0 and lazy.follow_only(inst, 0x22)
-                return (auto.char, phase, None) if ok else None
-            if loose or not isinstance(auto, LazyDFA) or auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
+                got = auto.char, int(auto.phase[inner]), None
+                if got[1] < 0 or not lazy.follow_only(inst, 0x22):
+                    return None
+            elif isinstance(auto, LazyDFA) and not letters:
+                if auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
+                    return None
+                got = self._string_leaf(auto, inner, depth + 1)
+            else:
                 return None
-            lazy, q = auto, inner
-        return None
+            if got is None or leaf is not None and (got[0] is not leaf[0] or got[1:] != leaf[1:]):
+                return None
+            leaf = got
+        return leaf
 
     def _string_words(self, char: DFA, phase: int, room: int | None) -> np.ndarray:
         """Packed quote-free tokens allowed inside a string at ``phase`` of ``char``.

@@ -920,42 +920,18 @@ class LazyDFA:
             self.table[s] = tgt[inv]
             self.expanded[s] = True
 
-    def entry(self, s: int, symbol: int | None) -> tuple[int, int] | None:
-        """(instance, its state) when whatever state ``s`` reads next is read inside one
-        embedded automaton, apart from positions that read exactly ``symbol`` (any one
-        byte each when ``symbol`` is None: the literal names beside an open object's keys).
-
-        With ``symbol`` the quote this is "inside a string, or right after its opening
-        quote": the states a bounded string's counter masks apply to.  Reads the state's
-        successor positions, so it holds for the state before the first character too.
-        """
-        if s <= 0 or s >= len(self._succ):
-            return None
-        found = -1
-        only = -1 if symbol is None else 1 << symbol
-        for c in self._succ[s]:
-            if c >= INST:
-                if not c & GATE:
-                    return None
-                if found >= 0 and found != c and not self._same_string(found, c):
-                    return None
-                found = c
-            elif only < 0:
-                lab = self.labels[c]
-                if lab & (lab - 1) or lab >= 1 << BYTE_SYMBOLS:
-                    return None
-            elif self.labels[c] != only:
-                return None
-        if found < 0:
-            return None
-        return (found >> 32) & ((1 << 28) - 1), found & _LOW
-
-    def _same_string(self, a: int, b: int) -> bool:
-        """Two gates into the same automaton at the same state, each a string's content (the
-        same property in two branches of an anyOf): what they read next is the same."""
-        ia, ib = (a >> 32) & ((1 << 28) - 1), (b >> 32) & ((1 << 28) - 1)
-        return (a & _LOW == b & _LOW and self.instances[ia] is self.instances[ib]
-                and self.follow_only(ia, 0x22) and self.follow_only(ib, 0x22))
+    def reads(self, s: int) -> tuple[list[tuple[int, int]], list[int]]:
+        """What state ``s`` reads next: (instance, its state) of each embedded automaton it
+        may enter or go on in, and the labels (int bit sets) of its plain positions."""
+        gates: list[tuple[int, int]] = []
+        labels: list[int] = []
+        if 0 < s < len(self._succ):
+            for c in self._succ[s]:
+                if c >= INST:
+                    gates.append(((c >> 32) & ((1 << 28) - 1), c & _LOW))
+                else:
+                    labels.append(self.labels[c])
+        return gates, labels
 
     def follow_only(self, inst: int, symbol: int) -> bool:
         """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""
