@@ -540,12 +540,11 @@ class _Ctx:
                 self.issue(ptr + "/enum", "enum", "enum must be an array")
                 return NEVER
         rest = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
-        lits = [lit(f) for v in values for f in sorted(self._value_forms(v))]
         if rest:  # the other keywords still apply: keep only the values they admit (checked on values)
             keep = self._filter_values(values, rest)
             if keep is not None:
-                return alt_list(lit(f) for v in keep for f in sorted(self._value_forms(v)))
-        node = alt_list(lits)
+                return _literals([f for v in keep for f in sorted(self._value_forms(v))])
+        node = _literals([f for v in values for f in sorted(self._value_forms(v))])
         if rest and node is not NEVER:
             node = dfa_node(fsm.intersect(self.to_dfa(node), self.to_dfa(self._typed(rest, ptr)),
                                           max_states=self.opts.max_states))
@@ -994,6 +993,16 @@ def _type_of(v: Any) -> str:
     if isinstance(v, str):
         return "string"
     return "array" if isinstance(v, list) else "object"
+
+
+_TRIE_LITERALS = 16  # enums with at least this many spellings embed one trie automaton
+
+
+def _literals(texts: list[str]) -> Node:
+    """Any one of ``texts``: alternatives of literals, or one embedded trie when there are many."""
+    if len(texts) >= _TRIE_LITERALS:
+        return fsm.DfaNode(fsm.literals_dfa(texts))
+    return alt_list(lit(t) for t in texts)
 
 
 def dfa_node(d: fsm.DFA) -> Node:

@@ -171,6 +171,34 @@ def lit(data: bytes | str) -> Node:
     return Seq(tuple(Sym(1 << b) for b in data)) if len(data) > 1 else Sym(1 << data[0])
 
 
+def literals_dfa(texts: Iterable[bytes | str]) -> DFA:
+    """The trie of some literal texts as a DFA (built directly: no subset construction).
+
+    For enums with many values: as Glushkov positions, hundreds of literals make states of
+    hundreds of positions; as one embedded trie they are a few hundred small states.
+    """
+    children: list[dict[int, int]] = [{}]
+    final = [False]
+    for t in texts:
+        data = t.encode() if isinstance(t, str) else t
+        node = 0
+        for b in data:
+            nxt = children[node].get(b)
+            if nxt is None:
+                nxt = len(children)
+                children[node][b] = nxt
+                children.append({})
+                final.append(False)
+            node = nxt
+        final[node] = True
+    table = np.full((len(children), BYTE_SYMBOLS), -1, np.int64)
+    for u, ch in enumerate(children):
+        for b, v in ch.items():
+            table[u, b] = v
+    cm, first = _column_classes(table)
+    return DFA(np.ascontiguousarray(table[:, first]).astype(np.int32), np.array(final, bool), cm)
+
+
 def seq(*items: Node) -> Node:
     out: list[Node] = []
     for it in items:
@@ -257,6 +285,7 @@ def join(items: Sequence[Node], sep: Node) -> Node:
 
 
 _ROW_CACHE_STATES = 2048  # DFAs above this many states compute rows on demand
+_BULK_MIRROR = 4096  # embedded eager DFAs up to this size get all their states at first use
 
 
 @dataclass(eq=False)
@@ -937,6 +966,52 @@ class LazyDFA:
         """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""
         return all(c < INST and self.labels[c] == 1 << symbol for c in self.inst_follow[inst])
 
+    def _mirror_all(self, inst: int) -> None:
+        """Create the states of every position inside a small eager embedded automaton at once,
+        with the rows of those that cannot end it (pure mirrors) filled in numpy.
+
+        An enum of a few hundred strings is walked whole by the first mask that meets it;
+        one state and one Python row build per inner state cost ~10 ms there.
+        """
+        auto = self.instances[inst]
+        m = auto.num_states
+        if self.n + m > self.max_states:
+            return  # let the state-by-state path raise the named limit if it must
+        base = PAIR | (inst << 32)
+        gate = GATE | (inst << 32)
+        ids = np.full(m + 1, -1, np.int32)  # index = inner state + 1 (0: dead)
+        ids[0] = 0
+        fresh: list[int] = []
+        for v in range(m):
+            j = self._ids.get((base | v,))
+            if j is None:
+                fresh.append(v)
+            else:
+                ids[v + 1] = j
+        j0 = self.n
+        self._grow(j0 + len(fresh))
+        follow = self.inst_follow[inst]
+        last = inst in self.last_inst
+        for k, v in enumerate(fresh):
+            j = j0 + k
+            self._ids[(base | v,)] = j
+            if auto.accept[v]:
+                self._succ.append(tuple({gate | v, *follow}))
+                self.accept[j] = last
+            else:
+                self._succ.append((gate | v,))
+                self.accept[j] = False
+            ids[v + 1] = j
+        self.n = j0 + len(fresh)
+        check_time()
+        pure = np.array([v for v in fresh if not auto.accept[v]], np.int64)
+        if pure.size:
+            rows = auto.row(slice(None))[pure, : self.n_sym] + 1
+            js = ids[pure + 1]
+            self.table[js, : rows.shape[1]] = ids[rows]
+            self.expanded[js] = True
+        self._inst_ids[inst] = ids
+
     def _instance_row(self, code: int) -> np.ndarray:
         """Row of a state made of a single embedded-automaton position (vectorised, cached ids).
 
@@ -947,6 +1022,8 @@ class LazyDFA:
         inst = (code >> 32) & ((1 << 28) - 1)
         u = code & _LOW
         auto = self.instances[inst]
+        if inst not in self._inst_ids and isinstance(auto, DFA) and auto.num_states <= _BULK_MIRROR:
+            self._mirror_all(inst)
         if isinstance(auto, LazyDFA):
             if not auto.expanded[u]:
                 auto.expand((u,))

@@ -527,3 +527,28 @@ def test_strings_dfa_only_when_no_character_sequence_dies() -> None:
     assert s >= 0 and extra.phase[s] != char.start
     # only finitely many strings: "idxx" dies, so no phases
     assert not isinstance(strings_dfa(_known_keys_dfa(("id", "idx")), char), StringsDFA)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=5), min_size=1, max_size=30), st.lists(st.binary(max_size=6), max_size=20))
+def test_literals_dfa_is_exactly_the_texts(texts: list[bytes], probes: list[bytes]) -> None:
+    from jsonmode.fsm import literals_dfa
+
+    d = literals_dfa(texts)
+    for w in texts + probes + [t[:-1] for t in texts if t]:
+        assert d.matches(w) == (w in texts), w
+
+
+def test_small_embedded_dfa_is_mirrored_at_once() -> None:
+    """The first row inside a small eager embedded automaton creates all its states; the rows
+    of those that cannot end it are filled then, and the language is unchanged."""
+    from jsonmode.fsm import literals_dfa
+
+    words = [f"v{i:03d}".encode() for i in range(40)]
+    node = seq(lit("["), DfaNode(literals_dfa(words)), lit("]"))
+    lazy = LazyDFA(node)
+    s = lazy.step(lazy.step(lazy.start, ord("[")), ord("v"))
+    trie = 1 + 1 + 1 + 4 + 40  # root, v, v0, v00..v03, the 40 words (which end it: rows built on demand)
+    assert s > 0 and lazy.num_states >= trie and int(lazy.expanded[: lazy.num_states].sum()) >= 7
+    for w in words[:5] + [b"v04", b"v0400", b"w001"]:
+        assert lazy.matches(b"[" + w + b"]") == (w in words), w
