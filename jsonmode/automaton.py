@@ -29,7 +29,7 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, CounterDFA, LazyDFA, Node, StringsDFA, time_limit
+from .fsm import DFA, CounterDFA, LazyDFA, Node, StringsDFA, char_final, time_limit
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -64,8 +64,8 @@ class _TokenTables:
     quote_words: np.ndarray | None = None  # the same, packed
     first_words: np.ndarray | None = None  # (256, words) packed: the tokens whose first byte is b
     interior_words: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
-    # bounded strings: characters each quote-free token starts from each phase of a character
-    # DFA (-1 = dies), and the packed "starts at most r" masks made from them
+    # inside strings (bounded, free, keys): characters each quote-free token starts from each
+    # phase of a character DFA (-1 = dies), and the packed "starts at most r" masks made from them
     char_costs: dict[tuple[bytes, int], np.ndarray] = field(default_factory=dict)
     counter_words: dict[tuple[bytes, int, int], np.ndarray] = field(default_factory=dict)
 
@@ -146,11 +146,11 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
                           int(lengths.max(initial=1)), **compiled)
-    if compiled:
-        from .regex import ALL, char_dfa
+    if compiled:  # the characters of bounded strings, free strings and keys, between characters
+        from .regex import ALL, canonical_key_char, char_dfa
 
-        char = char_dfa(ALL)
-        _char_costs(tables, char, _char_key(char), 0)
+        for char in (char_dfa(ALL), char_dfa(ALL, pairs=True), canonical_key_char()):
+            _char_costs(tables, char, _char_key(char), 0)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -175,13 +175,14 @@ def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarr
     """Characters each quote-free token starts when read from ``phase`` of ``char`` (-1: dies).
 
     ``char`` is a one-character DFA whose single final state folds back to its start (the
-    cells of a :class:`~jsonmode.fsm.CounterDFA`).  Vectorised over the vocabulary, once per
-    (vocabulary, character DFA, phase).
+    characters of a :class:`~jsonmode.fsm.CounterDFA` or :class:`~jsonmode.fsm.StringsDFA`).
+    Vectorised over the vocabulary, once per (vocabulary, character DFA, phase).
     """
     cost = t.char_costs.get((ckey, phase))
     if cost is not None:
         return cost
-    final = int(np.flatnonzero(char.accept)[0])
+    final = char_final(char)
+    assert final is not None
     cm = np.full(t.n_sym + 1, -1, np.int64)
     cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
     ids = np.flatnonzero((t.lengths > 0) & ~t.has_quote)

@@ -155,22 +155,18 @@ def _key_regions(patterns: tuple[str, ...], names: tuple[str, ...], max_states: 
 @functools.lru_cache(maxsize=1024)
 def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
     """Canonical keys other than ``names`` (a :class:`~jsonmode.fsm.StringsDFA`: never dies)."""
+    from . import regex
+
     d = fsm.difference(_canonical_key_dfa(), _known_keys_dfa(names), max_states=max_states)
-    return fsm.strings_dfa(d, _canonical_key_char())
+    return fsm.strings_dfa(d, regex.canonical_key_char())
 
 
 def _canonical_key_dfa() -> fsm.DFA:
+    from . import regex
+
     if not _KEY_DFA:
-        _KEY_DFA.append(fsm.strings_dfa(fsm.compile_dfa(canonical_key_content()), _canonical_key_char()))
+        _KEY_DFA.append(fsm.strings_dfa(fsm.compile_dfa(canonical_key_content()), regex.canonical_key_char()))
     return _KEY_DFA[0]
-
-
-@functools.lru_cache(maxsize=1)
-def _canonical_key_char() -> fsm.DFA:
-    """One character of a canonical key (minimal: a single final state)."""
-    from .regex import minimize
-
-    return minimize(fsm.compile_dfa(_canonical_key_char_node()))
 
 _ANY_LOCK = threading.RLock()
 
@@ -1013,17 +1009,9 @@ def dfa_node(d: fsm.DFA) -> Node:
 def canonical_key_content() -> Node:
     """Object keys exactly as ``json.dumps(ensure_ascii=False)`` writes them: one spelling per key,
     so subtracting the declared names' spellings excludes those names (no ``\\u0061`` twin of "a")."""
-    return star(_canonical_key_char_node())
+    from . import regex
 
-
-def _canonical_key_char_node() -> Node:
-    from .regex import utf8_class
-
-    raw = utf8_class([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)])
-    short = {0x08: "b", 0x09: "t", 0x0A: "n", 0x0C: "f", 0x0D: "r"}
-    esc = alt(lit('\\"'), lit("\\\\"), *(lit("\\" + c) for c in short.values()),
-              *(lit(f"\\u{c:04x}") for c in range(0x20) if c not in short))
-    return alt(raw, esc)
+    return star(regex.canonical_key_char_node())
 
 
 def _esc(name: str) -> str:

@@ -378,14 +378,9 @@ class DFA:
 
     def trim(self) -> DFA:
         """Drop states that cannot reach acceptance (and unreachable ones); keep start = 0."""
-        return self.trim_keep()[0]
-
-    def trim_keep(self) -> tuple[DFA, np.ndarray]:
-        """:meth:`trim`, and the old id of each kept state."""
         live = self.live_states()
         if not live[0]:
-            return DFA(np.zeros((1, self.trans.shape[1]), np.int32) - 1, np.zeros(1, bool), self.classmap), \
-                np.zeros(1, np.int64)
+            return DFA(np.zeros((1, self.trans.shape[1]), np.int32) - 1, np.zeros(1, bool), self.classmap)
         t = np.where((self.trans >= 0) & live[np.where(self.trans >= 0, self.trans, 0)], self.trans, -1)
         # reachability from 0
         S = self.num_states
@@ -402,7 +397,19 @@ class DFA:
         remap = np.full(S + 1, -1, np.int32)
         remap[keep] = np.arange(keep.size, dtype=np.int32)
         nt = remap[np.where(t[keep] >= 0, t[keep], S)]
-        return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap), keep
+        return DFA(nt.astype(np.int32), self.accept[keep].copy(), self.classmap)
+
+
+def char_final(char: DFA) -> int | None:
+    """The final state of a one-character DFA, when it is single and a sink (None otherwise).
+
+    Counters, string automata and the per-vocabulary character tables fold that state back
+    to the start of the next character, so they need exactly this shape.
+    """
+    finals = np.flatnonzero(char.accept)
+    if finals.size != 1 or (char.trans[finals[0]] >= 0).any():
+        return None
+    return int(finals[0])
 
 
 @dataclass(eq=False)
@@ -427,8 +434,8 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     Checked state by state (breadth first, vectorised): the bytes a state can read are
     exactly those its phase of ``char`` can read, and every state has one phase.
     """
-    finals = np.flatnonzero(char.accept)
-    if finals.size != 1 or (char.trans[finals[0]] >= 0).any() or d.num_states > max_states:
+    f = char_final(char)
+    if f is None or d.num_states > max_states:
         return d
     d = d.trim()
     n = max(d.num_symbols, char.num_symbols)
@@ -436,7 +443,7 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     rows[:, : d.num_symbols] = d.row(slice(None))
     crows = np.full((char.num_states, n), -1, np.int64)
     crows[:, : char.num_symbols] = char.row(slice(None))
-    crows[crows == finals[0]] = char.start  # a finished character folds back to the next one
+    crows[crows == f] = char.start  # a finished character folds back to the next one
     phase = np.full(d.num_states, -1, np.int64)
     phase[0] = char.start
     frontier = np.zeros(1, np.int64)
@@ -468,10 +475,9 @@ class CounterDFA:
     start = 0
 
     def __init__(self, char: DFA, min_length: int, max_length: int) -> None:
-        finals = np.flatnonzero(char.accept)
-        if finals.size != 1 or (char.trans[finals[0]] >= 0).any():
+        f = char_final(char)
+        if f is None:
             raise ValueError("CounterDFA needs a one-character DFA with a single sink final state")
-        f = int(finals[0])
         inner = np.array([q for q in range(char.num_states) if q != f], np.int64)  # start (0) first
         idx = np.full(char.num_states, -1, np.int64)
         idx[inner] = np.arange(inner.size)

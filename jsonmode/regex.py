@@ -62,6 +62,7 @@ from .fsm import (
     Node,
     Sym,
     alt,
+    char_final,
     compile_dfa,
     intersect,
     lit,
@@ -688,6 +689,21 @@ def free_string_dfa() -> DFA:
     return strings_dfa(minimize(compile_dfa(star(DfaNode(char)))), char)
 
 
+def canonical_key_char_node() -> Node:
+    """One character of an object key as ``json.dumps(ensure_ascii=False)`` writes it."""
+    raw = utf8_class([(0x20, 0x21), (0x23, 0x5B), (0x5D, 0x10FFFF)])
+    short = {0x08: "b", 0x09: "t", 0x0A: "n", 0x0C: "f", 0x0D: "r"}
+    esc = alt(lit('\\"'), lit("\\\\"), *(lit("\\" + c) for c in short.values()),
+              *(lit(f"\\u{c:04x}") for c in range(0x20) if c not in short))
+    return alt(raw, esc)
+
+
+@functools.lru_cache(maxsize=1)
+def canonical_key_char() -> DFA:
+    """:func:`canonical_key_char_node` as a minimal DFA (a single final state)."""
+    return minimize(compile_dfa(canonical_key_char_node()))
+
+
 def any_json_char() -> Node:
     """Any single code point, in any JSON spelling (no surrogate-pair escapes)."""
     return json_char(ALL)
@@ -788,23 +804,11 @@ def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None)
     single final state folds back to the start of the next character.  Linear in
     ``max_length`` and made in numpy, so it costs nothing next to the pattern DFA.
     """
-    trans, accept, classmap = _length_table(min_length, max_length, char)
-    return DFA(trans, accept, classmap).trim()
-
-
-def counter_dfa(min_length: int, max_length: int, char: DFA | None = None) -> CounterDFA:
-    """:func:`length_dfa` with a bound, as a :class:`CounterDFA` (rows computed, each state's count and phase known)."""
-    return CounterDFA(char if char is not None else char_dfa(ALL), min_length, max_length)
-
-
-def _length_table(min_length: int, max_length: int | None, char: DFA | None
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     c = char if char is not None else char_dfa(ALL)
     Q, C = c.trans.shape
-    finals = np.nonzero(c.accept)[0]
-    if finals.size != 1 or (c.trans[finals[0]] >= 0).any():
+    f = char_final(c)
+    if f is None:
         raise ValueError("length_dfa needs a one-character DFA with a single sink final state")
-    f = int(finals[0])
     inner = [q for q in range(Q) if q != f]  # state 0 (start) first
     idx = np.full(Q, -1, np.int64)
     idx[inner] = np.arange(len(inner))
@@ -820,7 +824,12 @@ def _length_table(min_length: int, max_length: int | None, char: DFA | None
         trans[k * m : (k + 1) * m] = blk
     accept = np.zeros(K * m, bool)
     accept[np.arange(min_length, K) * m] = True
-    return trans.astype(np.int32), accept, c.classmap
+    return DFA(trans.astype(np.int32), accept, c.classmap).trim()
+
+
+def counter_dfa(min_length: int, max_length: int, char: DFA | None = None) -> CounterDFA:
+    """:func:`length_dfa` with a bound, as a :class:`CounterDFA` (rows computed, each state's count and phase known)."""
+    return CounterDFA(char if char is not None else char_dfa(ALL), min_length, max_length)
 
 
 def string_content(

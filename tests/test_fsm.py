@@ -515,10 +515,11 @@ def test_property_products(x: tuple[Node, str], y: tuple[Node, str]) -> None:
 
 
 def test_strings_dfa_only_when_no_character_sequence_dies() -> None:
-    from jsonmode.compiler import _canonical_key_char, _extra_keys_dfa, _known_keys_dfa
+    from jsonmode.compiler import _extra_keys_dfa, _known_keys_dfa
     from jsonmode.fsm import StringsDFA, strings_dfa
+    from jsonmode.regex import canonical_key_char
 
-    char = _canonical_key_char()
+    char = canonical_key_char()
     extra = _extra_keys_dfa(("id", "idx", "é"), 200_000)
     assert isinstance(extra, StringsDFA) and extra.phase is not None
     s = extra.run(b"id")  # a declared name so far: still alive, between characters
