@@ -29,7 +29,7 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import DFA, CounterDFA, LazyDFA, Node, StringsDFA, char_final, time_limit
+from .fsm import _LOW, DFA, INST, PAIR, CounterDFA, LazyDFA, Node, StringsDFA, char_final, time_limit
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -37,6 +37,7 @@ _BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pa
 _INTERIOR_MIN_BYTES = 32  # live first bytes from which a state may be a string interior
 _SIGNATURE_LIMIT = 80  # states a string-interior signature may span
 _WORD_BITS = 32
+_CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class _TokenTables:
     # phase of a character DFA (-1 = dies), and the packed "starts at most r" masks made from them
     char_costs: dict[tuple[bytes, int], np.ndarray] = field(default_factory=dict)
     counter_words: dict[tuple[bytes, int, int], np.ndarray] = field(default_factory=dict)
+    counter_order: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # the same for the tokens with a quote: (characters started before the closing quote, index
+    # of that quote) per (character DFA, phase), over ``quote_ids``
+    quote_costs: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _mode(values: np.ndarray) -> int | None:
@@ -150,7 +155,9 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
         from .regex import ALL, canonical_key_char, char_dfa
 
         for char in (char_dfa(ALL), char_dfa(ALL, pairs=True), canonical_key_char()):
-            _char_costs(tables, char, _char_key(char), 0)
+            ckey = _char_key(char)
+            _room_tables(tables, char, ckey, 0, width)
+            _quote_costs(tables, char, ckey, 0)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -212,6 +219,84 @@ def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarr
     return cost
 
 
+def _room_tables(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
+                 width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(packed quote-free tokens alive from ``phase`` of ``char``, those token ids by characters
+    started, most first, and minus those counts): the unbounded string mask and what a room
+    takes off it."""
+    full = t.counter_words.get((ckey, phase, -1))
+    if full is None:
+        cost = _char_costs(t, char, ckey, phase)
+        order = np.argsort(-cost, kind="stable")
+        t.counter_order[(ckey, phase)] = (order.astype(np.int64), -cost[order].astype(np.int64))
+        full = _pack(np.flatnonzero(cost >= 0), width)
+        t.counter_words[(ckey, phase, -1)] = full
+    order, neg = t.counter_order[(ckey, phase)]
+    return full, order, neg
+
+
+def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> tuple[np.ndarray, np.ndarray]:
+    """How each token with a quote reads inside a string, from ``phase`` of ``char``.
+
+    Over ``t.quote_ids``: the characters the token starts before its closing quote (-1: it
+    dies first) and the index of that quote (-1: every quote in it is escaped, so the token
+    stays inside the string).  A quote closes the string only between characters; after a
+    backslash it is one.  Vectorised over those ~1% of the vocabulary, once per (vocabulary,
+    character DFA, phase): what is left of a token after its closing quote no longer depends
+    on where in the string it started.
+    """
+    got = t.quote_costs.get((ckey, phase))
+    if got is not None:
+        return got
+    final = char_final(char)
+    assert final is not None and t.quote_ids is not None
+    cm = np.full(t.n_sym + 1, -1, np.int64)
+    cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
+    ids = t.quote_ids
+    ln = t.lengths[ids].astype(np.int64)
+    off = t.offsets[ids]
+    cur = np.full(ids.size, phase, np.int64)
+    starts = np.zeros(ids.size, np.int32)
+    close = np.full(ids.size, -1, np.int32)
+    going = np.ones(ids.size, bool)  # alive and not closed yet
+    alive = np.ones(ids.size, bool)
+    trans = char.trans
+    start = char.start
+    for j in range(int(ln.max(initial=0))):
+        act = np.flatnonzero(going & (ln > j))
+        if not act.size:
+            break
+        b = t.buf[off[act] + j]
+        c = cur[act]
+        shut = (c == start) & (b == 0x22)
+        close[act[shut]] = j
+        going[act[shut]] = False
+        act, b, c = act[~shut], b[~shut], c[~shut]
+        cls = cm[b]
+        starts[act] += c == start
+        nxt = np.where(cls >= 0, trans[c, np.maximum(cls, 0)], -1)
+        nxt[nxt == final] = start
+        dead = act[nxt < 0]
+        alive[dead] = False
+        going[dead] = False
+        cur[act] = nxt
+    k = np.where(alive, starts, -1).astype(np.int32)
+    t.quote_costs[(ckey, phase)] = (k, close)
+    return k, close
+
+
+def _ends_between_characters(d: StringsDFA) -> bool:
+    """Every state between characters accepts, and no other: a free string, not a key that
+    must avoid declared names (whether it may end then depends on what was written)."""
+    got = d.__dict__.get("_ends_between")
+    if got is None:
+        assert d.phase is not None and d.char is not None
+        seen = d.phase >= 0
+        got = bool(np.array_equal(d.accept[seen], d.phase[seen] == d.char.start))
+        d.__dict__["_ends_between"] = got
+    return got
+
+
 class TokenAutomaton:
     """A DFA over token ids: masks, advance, acceptance.  Thread-safe for reads."""
 
@@ -242,6 +327,9 @@ class TokenAutomaton:
         self._sig_queue = np.zeros(_SIGNATURE_LIMIT + 1, np.int32)
         self._sig_ids = np.full(0, -1, np.int32)
         self._all_roots = np.ones(self.tables.n_sym + 1, bool)
+        self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
+        self._suffix_ok: dict[tuple[int, bytes, int], np.ndarray] = {}
+        self._quote_ctx: dict[tuple[Any, ...], Any] = {}
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -297,9 +385,29 @@ class TokenAutomaton:
         """Packed allowed-token bitmask (int32 words) for ``state``; computed once, then cached."""
         row = self._row_of[state]
         if row < 0:
-            self.precompute([state])
-            row = self._row_of[state]
+            return self._precompute_one(state)
         return self._masks[row]
+
+    def _precompute_one(self, state: int) -> np.ndarray:
+        """:meth:`precompute` of one state, its mask computed in place (the decode loop's miss)."""
+        if state <= 0 or not self.kernel:
+            self.precompute([state])
+            return self._masks[self._row_of[state]]
+        with self._lock:
+            row = self._row_of[state]
+            if row >= 0:
+                return self._masks[row]
+            row = self._n_rows
+            if row >= self._masks.shape[0]:
+                grown = np.zeros((max(16, 2 * self._masks.shape[0]), self.num_words), np.int32)
+                grown[:row] = self._masks[:row]
+                self._masks = grown
+            out = self._masks[row].view(np.uint32)
+            out[:] = 0
+            self._kernel_mask(state, out)
+            self._row_of[state] = row
+            self._n_rows = row + 1
+            return self._masks[row]
 
     def ensure_masks(self, states: Iterable[int]) -> None:
         """Compute the masks still missing for ``states`` (negative row markers are skipped)."""
@@ -438,41 +546,52 @@ class TokenAutomaton:
     # ------------------------------------------------------------------ compiled path
 
     def _compute_kernel(self, states: np.ndarray) -> np.ndarray:
-        """Masks by compiled trie walks; string interiors come from the per-vocabulary cache.
-
-        A state with many live bytes may be the inside of a string: if the quote-free part
-        of the DFA reachable from it has a signature already seen (any schema, same
-        vocabulary), its quote-free tokens are copied and only the ~1% of tokens with a
-        quote are walked; otherwise one full walk gives the mask and fills the cache.
-        """
-        t = self.tables
-        self._ensure(states)
+        """Masks by compiled trie walks and per-vocabulary tables (see :meth:`_kernel_mask`)."""
         out = np.zeros((states.size, self.num_words), np.uint32)
         for r, s in enumerate(states.tolist()):
-            row = out[r]
-            sig = None
-            if np.count_nonzero(self._full[s, :256]) >= _INTERIOR_MIN_BYTES:
-                inside = self._string_position(s)
-                if inside is not None:
-                    row[:] = self._string_words(*inside)
-                    self._kernel_list(s, t.quote_ids, row)
-                    continue
-                if self._kernel_head(s, row):
-                    continue
-                sig = self._kernel_signature(s)
-            cached = t.interior_words.get(sig) if sig is not None else None
-            if cached is not None:
-                row[:] = cached
-                self._kernel_list(s, t.quote_ids, row)
-            else:
-                self._kernel_trie(s, row)
-                if sig is not None:
-                    t.interior_words[sig] = row & ~t.quote_words
-        acc = self._accept[states]
-        if self._eos.size and acc.any():
-            eos = self.eos_words.view(np.uint32)
-            out[acc] |= eos
+            self._kernel_mask(s, out[r])
         return out.view(np.int32)
+
+    def _kernel_mask(self, s: int, row: np.ndarray) -> None:
+        """OR the packed mask of ``s`` into ``row`` (uint32 words).
+
+        Inside a string, the quote-free tokens come from per-vocabulary tables and the
+        quote tokens from the string's context.  A state with many live bytes otherwise may
+        still be the inside of a string: if the quote-free part of the DFA reachable from
+        it has a signature already seen (any schema, same vocabulary), its quote-free tokens
+        are copied and only the ~1% of tokens with a quote are walked; otherwise one full
+        walk gives the mask and fills the cache.
+        """
+        t = self.tables
+        lazy = self.lazy
+        inside = self._string_position(s)
+        if inside is not None:
+            # the state's own row is not even needed unless the context is not a plain chain
+            self._string_words(row, *inside)
+            if not self._string_quotes(s, row):
+                if not lazy.expanded[s]:
+                    lazy.expand([s])
+                self._kernel_list(s, t.quote_ids, row)
+        else:
+            if not lazy.expanded[s]:
+                lazy.expand([s])
+            sig = None
+            head = False
+            if np.count_nonzero(lazy.table[s, :256]) >= _INTERIOR_MIN_BYTES:
+                head = self._kernel_head(s, row)
+                if not head:
+                    sig = self._kernel_signature(s)
+            if not head:
+                cached = t.interior_words.get(sig) if sig is not None else None
+                if cached is not None:
+                    row[:] = cached
+                    self._kernel_list(s, t.quote_ids, row)
+                else:
+                    self._kernel_trie(s, row)
+                    if sig is not None:
+                        t.interior_words[sig] = row & ~t.quote_words
+        if lazy.accept[s] and self._eos.size:
+            row |= self.eos_words.view(np.uint32)
 
     def _kernel_head(self, s: int, out: np.ndarray) -> bool:
         """Mask of a state that mostly moves like a string interior ``c`` it leads to.
@@ -563,22 +682,206 @@ class TokenAutomaton:
             leaf = got
         return leaf
 
-    def _string_words(self, char: DFA, phase: int, room: int | None) -> np.ndarray:
-        """Packed quote-free tokens allowed inside a string at ``phase`` of ``char``.
+    def _string_chain(self, s: int) -> tuple[list[tuple[LazyDFA, int]], list[bool], Any, int] | None:
+        """The embedded automata ``s`` sits in, one per level down to a string's characters.
+
+        Returns (``(automaton, instance)`` per level, whether that instance's inner state
+        accepts, the leaf automaton, its state), or None unless every level reads next in
+        exactly one embedded automaton and, besides it, only in what follows that automaton
+        when it may end there: a plain chain, whose state after the closing quote does not
+        depend on where in the string the quote comes.
+        """
+        chain: list[tuple[LazyDFA, int]] = []
+        flags: list[bool] = []
+        lazy, q = self.lazy, s
+        for _ in range(65):
+            if not 0 < q < len(lazy._succ):
+                return None
+            gate = -1
+            plain: list[int] = []
+            for c in lazy._succ[q]:
+                if c >= INST:
+                    if gate >= 0:
+                        return None
+                    gate = c
+                else:
+                    plain.append(c)
+            if gate < 0:
+                return None
+            inst, inner = (gate >> 32) & ((1 << 28) - 1), gate & _LOW
+            auto = lazy.instances[inst]
+            acc = auto.is_accepting(inner)
+            if plain and (not acc or sorted(plain) != sorted(lazy.inst_follow[inst])):
+                return None
+            chain.append((lazy, inst))
+            flags.append(acc)
+            if not isinstance(auto, LazyDFA):
+                return chain, flags, auto, inner
+            lazy, q = auto, inner
+        return None
+
+    def _post_quote(self, chain: list[tuple[LazyDFA, int]], flags: Sequence[bool]) -> int:
+        """State after the closing quote of a string in ``chain`` (0: no closing quote there).
+
+        Built level by level as the subset construction would: at the leaf, the quote
+        positions that follow the string; above it, the inner state after the quote, plus
+        what follows that level's automaton where its inner state (``flags``) may end.
+        """
+        key = (tuple((id(lz), i) for lz, i in chain), tuple(flags))
+        w = self._post_quote_ids.get(key)
+        if w is not None:
+            return w
+        lazy, inst = chain[-1]
+        fol = lazy.inst_follow[inst]
+        w = 0
+        if fol and lazy.follow_only(inst, 0x22):
+            w = lazy._state(tuple(sorted(fol)))
+            for (lz, i), f in zip(reversed(chain[:-1]), reversed(flags[:-1]), strict=True):
+                codes = {PAIR | (i << 32) | w}
+                if f:
+                    if not lz.follow_only(i, 0x22):
+                        w = 0
+                        break
+                    codes.update(lz.inst_follow[i])
+                w = lz._state(tuple(sorted(codes)))
+        self._post_quote_ids[key] = w
+        return w
+
+    def _quote_suffix(self, q: int, ckey: bytes, phase: int, close: np.ndarray) -> np.ndarray:
+        """Over ``quote_ids``: the part after the closing quote (at ``close``) survives from ``q``."""
+        key = (q, ckey, phase)
+        ok = self._suffix_ok.get(key)
+        if ok is None:
+            t = self.tables
+            qi = t.quote_ids
+            assert qi is not None
+            ids = np.flatnonzero(close >= 0).astype(np.int64) if q else np.zeros(0, np.int64)
+            offs = t.offsets[qi] + close + 1
+            lens = (t.lengths[qi] - close - 1).astype(np.int32)
+            bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
+            lazy = self.lazy
+            pos = 0
+            while True:
+                status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, q, ids, t.buf, offs, lens, qi.size,
+                                                  bits, pos)
+                if status == tokentrie.DONE:
+                    break
+                lazy.expand([status])
+            ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
+            self._suffix_ok[key] = ok
+        return ok
+
+    def _string_quotes(self, s: int, out: np.ndarray) -> bool:
+        """Add the allowed tokens with a quote inside a string to ``out``, without walking them.
+
+        A token is its text up to the closing quote (characters counted in per-vocabulary
+        tables), then the rest read from the state after that quote, which in a plain chain
+        is the same wherever the quote comes, so its walk is shared by every position of the
+        string: per (string context, phase) the tokens that close it are sorted by the
+        characters they add, and a position takes the slice its room and minLength allow.
+        False (nothing written) where that does not hold: several automata at once (anyOf
+        branches), keys that must avoid declared names.
+        """
+        got = self._string_chain(s)
+        if got is None:
+            return False
+        chain, flags, leaf, inner = got
+        if isinstance(leaf, CounterDFA):
+            count, phase = leaf.position(inner)
+            extra = 1 if phase != leaf.char.start else 0
+            room = leaf.max_length - count - extra
+            need = leaf.min_length - count - extra
+            char = leaf.char
+        elif isinstance(leaf, StringsDFA) and _ends_between_characters(leaf):
+            assert leaf.phase is not None and leaf.char is not None
+            phase, room, need, char = int(leaf.phase[inner]), 1 << 40, 0, leaf.char
+        else:
+            return False
+        ctx = self._quote_context(chain, char, phase)
+        if ctx is None:
+            return False
+        shut_ids, shut_k, in_ids, in_k = ctx
+        tokentrie.set_bits(out, in_ids[: in_k.searchsorted(np.int64(room), side="right")])
+        lo = shut_k.searchsorted(np.int64(max(need, 0)), side="left")
+        hi = shut_k.searchsorted(np.int64(room), side="right")
+        tokentrie.set_bits(out, shut_ids[lo:hi])
+        if flags[-1] and phase == char.start:  # ``s`` itself may end the string
+            here = self._post_quote(chain, flags)
+            if here:
+                t = self.tables
+                assert t.quote_ids is not None
+                ckey = _char_key(char)
+                k, close = _quote_costs(t, char, ckey, phase)
+                key = (here, ckey, -1 - phase)
+                ids = self._suffix_ok.get(key)
+                if ids is None:
+                    ids = t.quote_ids[self._quote_suffix(here, ckey, phase, close) & (close == 0)]
+                    self._suffix_ok[key] = ids
+                tokentrie.set_bits(out, ids)
+        return True
+
+    def _quote_context(self, chain: list[tuple[LazyDFA, int]], char: DFA,
+                       phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+        """(tokens that close the string after at least one byte, by characters added; their
+        counts; tokens that stay inside, by characters; their counts) of a string context at
+        ``phase``, or None when the context is not a plain chain."""
+        key = (tuple((id(lz), i) for lz, i in chain), _char_key(char), phase)
+        got = self._quote_ctx.get(key, False)
+        if got is not False:
+            return got
+        ctx = None
+        if char.step(char.start, 0x22) < 0:  # a raw quote is never a character here
+            # the flags of a position past ``s`` where the string can end: the leaf accepts, and
+            # each level above accepts where its inner one does and its automaton may end there
+            static: list[bool] = []
+            acc = True
+            plain = True
+            for lz, i in reversed(chain):
+                static.append(acc)
+                if acc and not lz.follow_only(i, 0x22):
+                    plain = False
+                acc = acc and i in lz.last_inst
+            if plain:
+                static.reverse()
+                t = self.tables
+                assert t.quote_ids is not None
+                ckey = key[1]
+                k, close = _quote_costs(t, char, ckey, phase)
+                after = self._post_quote(chain, static)
+                inside = np.flatnonzero((k >= 0) & (close < 0))
+                inside = inside[np.argsort(k[inside], kind="stable")]
+                shut = np.zeros(0, np.int64)
+                if after:
+                    shut = np.flatnonzero(self._quote_suffix(after, ckey, phase, close) & (close > 0) & (k >= 0))
+                    shut = shut[np.argsort(k[shut], kind="stable")]
+                ctx = (t.quote_ids[shut], k[shut].astype(np.int64), t.quote_ids[inside], k[inside].astype(np.int64))
+        self._quote_ctx[key] = ctx
+        return ctx
+
+    def _string_words(self, out: np.ndarray, char: DFA, phase: int, room: int | None) -> None:
+        """Write to ``out`` the packed quote-free tokens allowed inside a string at ``phase`` of ``char``.
 
         A token is allowed iff the character DFA survives it from that phase and the
-        characters it starts still fit in ``room`` (None: no bound).
+        characters it starts still fit in ``room`` (None: no bound).  Every position of a
+        long bounded string has its own room, so the mask of a room is the unbounded one
+        less the few tokens that start more characters than it (a copy and a few bit
+        clears); only small rooms, which clear many, are packed once and cached.
         """
         t = self.tables
         ckey = _char_key(char)
-        cost = _char_costs(t, char, ckey, phase)
-        top = int(cost.max(initial=0))
-        room = top if room is None else min(room, top)
+        full, order, neg = _room_tables(t, char, ckey, phase, self.width)
+        over = 0 if room is None else int(neg.searchsorted(np.int64(-room), side="left"))  # tokens costing > room
+        if over <= _CLEAR_LIMIT:
+            out[:] = full
+            if over:
+                tokentrie.clear_bits(out, order[:over])
+            return
         words = t.counter_words.get((ckey, phase, room))
         if words is None:
+            cost = _char_costs(t, char, ckey, phase)
             words = _pack(np.flatnonzero((cost >= 0) & (cost <= room)), self.width)
             t.counter_words[(ckey, phase, room)] = words
-        return words
+        out[:] = words
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie

@@ -182,6 +182,22 @@ def list_walk(table: np.ndarray, expanded: np.ndarray, start: int, ids: np.ndarr
     return DONE, k
 
 
+@_njit
+def set_bits(out: np.ndarray, ids: np.ndarray) -> None:
+    """Set the bits of token ``ids`` in packed uint32 words ``out``."""
+    for k in range(ids.shape[0]):
+        t = ids[k]
+        out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+
+
+@_njit
+def clear_bits(out: np.ndarray, ids: np.ndarray) -> None:
+    """Clear the bits of token ``ids`` in packed uint32 words ``out``."""
+    for k in range(ids.shape[0]):
+        t = ids[k]
+        out[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
+
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -253,4 +269,6 @@ def warm() -> None:
               np.zeros(4, np.int32), 0, np.ones(257, bool))
     list_walk(table, expanded, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
               np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
+    set_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
+    clear_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))

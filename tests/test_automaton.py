@@ -483,3 +483,54 @@ def test_open_object_keys_take_the_key_tables() -> None:
         assert pos is not None and pos[2] is None, prefix
     closed = automaton_from_node(schema_to_node({**OPEN, "additionalProperties": False}, CompileOptions()), vocab)
     assert closed._string_position(closed.walk(b'{"')) is None  # only the declared names: walked
+
+
+CHAIN = {
+    "type": "object",
+    "properties": {
+        "a": {"$ref": "#/$defs/box"},
+        "b": {"type": "array", "items": {"$ref": "#/$defs/name"}, "maxItems": 3},
+        "c": {"type": "string"},
+    },
+    "required": ["a"],
+    "$defs": {
+        "box": {"type": "object", "properties": {"name": {"$ref": "#/$defs/name"}, "n": {"type": "integer"}},
+                "required": ["name"], "additionalProperties": False},
+        "name": {"type": "string", "minLength": 3, "maxLength": 20},
+    },
+    "additionalProperties": False,
+}
+
+
+def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
+    the string's context (text before the closing quote counted in tables, the rest read once
+    from the state after the quote), not from walking them: right below minLength, at the
+    end of the room, mid-escape, mid-UTF-8, in free strings."""
+    _, vocab = llama()
+    ta = automaton_from_node(schema_to_node(CHAIN, CompileOptions()), vocab)
+    d = compile_dfa(schema_to_node(CHAIN, CompileOptions())).trim()
+    sample = _llama_sample(vocab, seed=9)
+    sample_set = set(sample.tolist())
+    used: list[bool] = []
+    real = TokenAutomaton._string_quotes
+
+    def spy(self: TokenAutomaton, s: int, out: np.ndarray) -> bool:
+        got = real(self, s, out)
+        used.append(got)
+        return got
+
+    monkeypatch.setattr(TokenAutomaton, "_string_quotes", spy)
+    prefixes = [b'{"a": {"name": "', b'{"a": {"name": "a', b'{"a": {"name": "ab', b'{"a": {"name": "abc',
+                b'{"a": {"name": "abcdefghijklmnop', b'{"a": {"name": "abcdefghijklmnopqrst', b'{"a": {"name": "ab\\',
+                b'{"a": {"name": "ab\\u00', b'{"a": {"name": "ab\xc3', b'{"a": {"name": "abc", "n": 1}, "b": ["xy',
+                b'{"a": {"name": "abc"}, "b": ["xyz", "', b'{"a": {"name": "abc"}, "c": "', b'{"a": {"name": "abc"}, "c": "x\\',
+                b'{"a": {"name": "abc"}, "c": "x\xe2\x82']
+    for prefix in prefixes:
+        st = ta.walk(prefix)
+        assert st > 0 and ta._string_position(st) is not None, prefix
+        used.clear()
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        assert used == [True], prefix
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])
