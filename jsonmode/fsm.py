@@ -864,6 +864,14 @@ class LazyDFA:
         if j >= self.max_states:
             raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
         self._ids[key] = j
+        if len(key) == 1 and key[0] < INST:  # one plain position (literal text, punctuation): most states
+            code = key[0]
+            self._succ.append(self.follow[code])
+            if j >= self.table.shape[0]:
+                self._grow(j + 1)
+            self.accept[j] = code in self.last_plain
+            self.n = j + 1
+            return j
         succ: set[int] = set()
         acc = False
         for code in key:
