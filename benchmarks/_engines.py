@@ -122,6 +122,12 @@ class JsonModeEngine:
             from jsonmode.vocab import Vocabulary
         except ImportError as e:  # core not written yet / broken install
             raise EngineUnavailable(f"jsonmode core not importable ({e})") from e
+        # jsonmode imports jsonschema where it first needs it (enum values filtered against their
+        # sibling keywords, validation); a process serving schemas has it loaded, so load it with
+        # the engine, like the peers' native modules: its one-off import (~1 s with the format
+        # extras) then lands outside the first such schema's TTFM -- in every fork child too
+        import jsonschema  # noqa: F401
+
         self._automaton = automaton
         self._refusals: tuple[type[BaseException], ...] = (SchemaError,)
         self.vocab = Vocabulary.from_tokenizer(tokenizer.hf)
