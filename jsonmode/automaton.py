@@ -330,6 +330,7 @@ class TokenAutomaton:
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int], np.ndarray] = {}
         self._quote_ctx: dict[tuple[Any, ...], Any] = {}
+        self._wide: dict[tuple[bytes, int], bool] = {}
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -565,6 +566,8 @@ class TokenAutomaton:
         t = self.tables
         lazy = self.lazy
         inside = self._string_position(s)
+        if inside is not None and not self._phase_is_wide(inside[0], inside[1]):
+            inside = None  # mid-escape: a few live bytes, a trie walk beats building that phase's tables
         if inside is not None:
             # the state's own row is not even needed unless the context is not a plain chain
             self._string_words(row, *inside)
@@ -681,6 +684,19 @@ class TokenAutomaton:
                 return None
             leaf = got
         return leaf
+
+    def _phase_is_wide(self, char: DFA, phase: int) -> bool:
+        """Whether ``phase`` of ``char`` reads many bytes (between characters, mid-UTF-8), so its
+        per-vocabulary tables (~30 ms to build, kept for good) pay; after a backslash or inside a
+        ``\\u`` escape a handful of bytes are live and the vocabulary trie is walked instead."""
+        key = (_char_key(char), phase)
+        wide = self._wide.get(key)
+        if wide is None:
+            cls = char.classmap[:256]
+            wide = bool(np.count_nonzero((cls >= 0) & (char.trans[phase, np.maximum(cls, 0)] >= 0))
+                        >= _INTERIOR_MIN_BYTES)
+            self._wide[key] = wide
+        return wide
 
     def _string_chain(self, s: int) -> tuple[list[tuple[LazyDFA, int]], list[bool], Any, int] | None:
         """The embedded automata ``s`` sits in, one per level down to a string's characters.
