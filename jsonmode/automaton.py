@@ -151,13 +151,16 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
                           int(lengths.max(initial=1)), **compiled)
-    if compiled:  # the characters of bounded strings, free strings and keys, between characters
+    if compiled:  # the characters of bounded strings, free strings and keys, at each of their phases
         from .regex import ALL, canonical_key_char, char_dfa
 
         for char in (char_dfa(ALL), char_dfa(ALL, pairs=True), canonical_key_char()):
             ckey = _char_key(char)
-            _room_tables(tables, char, ckey, 0, width)
-            _quote_costs(tables, char, ckey, 0)
+            final = char_final(char)
+            for phase in range(char.num_states):  # every phase: a mask mid-escape is a lookup too
+                if phase != final:
+                    _room_tables(tables, char, ckey, phase, width)
+                    _quote_costs(tables, char, ckey, phase)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -193,6 +196,11 @@ def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarr
     cm = np.full(t.n_sym + 1, -1, np.int64)
     cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
     ids = np.flatnonzero((t.lengths > 0) & ~t.has_quote)
+    if phase != char.start:  # mid-character (after a backslash, mid-UTF-8): only the few tokens whose
+        live = np.zeros(t.n_sym + 1, bool)  # first byte goes on from here, so a rare phase is cheap
+        cls = cm[:256]
+        live[:256] = (cls >= 0) & (char.trans[phase, np.maximum(cls, 0)] >= 0)
+        ids = ids[live[t.first[ids]]]
     ln = t.lengths[ids]
     order = np.argsort(-ln, kind="stable")
     ids, ln = ids[order], ln[order]
@@ -227,9 +235,10 @@ def _room_tables(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
     full = t.counter_words.get((ckey, phase, -1))
     if full is None:
         cost = _char_costs(t, char, ckey, phase)
-        order = np.argsort(-cost, kind="stable")
+        alive = np.flatnonzero(cost >= 0)
+        order = alive[np.argsort(-cost[alive], kind="stable")]
         t.counter_order[(ckey, phase)] = (order.astype(np.int64), -cost[order].astype(np.int64))
-        full = _pack(np.flatnonzero(cost >= 0), width)
+        full = _pack(alive, width)
         t.counter_words[(ckey, phase, -1)] = full
     order, neg = t.counter_order[(ckey, phase)]
     return full, order, neg
@@ -330,7 +339,6 @@ class TokenAutomaton:
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int], np.ndarray] = {}
         self._quote_ctx: dict[tuple[Any, ...], Any] = {}
-        self._wide: dict[tuple[bytes, int], bool] = {}
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -566,8 +574,6 @@ class TokenAutomaton:
         t = self.tables
         lazy = self.lazy
         inside = self._string_position(s)
-        if inside is not None and not self._phase_is_wide(inside[0], inside[1]):
-            inside = None  # mid-escape: a few live bytes, a trie walk beats building that phase's tables
         if inside is not None:
             # the state's own row is not even needed unless the context is not a plain chain
             self._string_words(row, *inside)
@@ -684,19 +690,6 @@ class TokenAutomaton:
                 return None
             leaf = got
         return leaf
-
-    def _phase_is_wide(self, char: DFA, phase: int) -> bool:
-        """Whether ``phase`` of ``char`` reads many bytes (between characters, mid-UTF-8), so its
-        per-vocabulary tables (~30 ms to build, kept for good) pay; after a backslash or inside a
-        ``\\u`` escape a handful of bytes are live and the vocabulary trie is walked instead."""
-        key = (_char_key(char), phase)
-        wide = self._wide.get(key)
-        if wide is None:
-            cls = char.classmap[:256]
-            wide = bool(np.count_nonzero((cls >= 0) & (char.trans[phase, np.maximum(cls, 0)] >= 0))
-                        >= _INTERIOR_MIN_BYTES)
-            self._wide[key] = wide
-        return wide
 
     def _string_chain(self, s: int) -> tuple[list[tuple[LazyDFA, int]], list[bool], Any, int] | None:
         """The embedded automata ``s`` sits in, one per level down to a string's characters.
