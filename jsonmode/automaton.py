@@ -63,6 +63,8 @@ class _TokenTables:
     trie: TokenTrie | None = None
     quote_ids: np.ndarray | None = None  # int64 ids of the tokens with a quote or a special symbol
     quote_words: np.ndarray | None = None  # the same, packed
+    quote_index: np.ndarray | None = None  # int32 (V,): position of each token in quote_ids, -1 if none
+    quote_first: np.ndarray | None = None  # int32 over quote_ids: index of the token's first quote (-1: none)
     first_words: np.ndarray | None = None  # (256, words) packed: the tokens whose first byte is b
     interior_words: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
     # inside strings (bounded, free, keys): characters each quote-free token starts from each
@@ -72,7 +74,8 @@ class _TokenTables:
     counter_order: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     # the same for the tokens with a quote: (characters started before the closing quote, index
     # of that quote) per (character DFA, phase), over ``quote_ids``
-    quote_costs: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    quote_costs: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
 
 
 def _mode(values: np.ndarray) -> int | None:
@@ -146,8 +149,15 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
         by_byte = np.zeros((256, -(-width // _WORD_BITS) * _WORD_BITS), bool)
         by_byte[first[sole], sole] = True
         first_words = np.packbits(by_byte, axis=1, bitorder="little").view(np.uint32)
+        quote_index = np.full(V, -1, np.int32)
+        quote_index[quote_ids] = np.arange(quote_ids.size, dtype=np.int32)
+        at = np.flatnonzero(is_byte & (buf == 0x22))  # ascending: a token's first quote comes first
+        tq, first_at = np.unique(owner[at], return_index=True)
+        quote_first = np.full(quote_ids.size, -1, np.int32)
+        quote_first[quote_index[tq]] = at[first_at] - offsets[tq]
         compiled = {"trie": tokentrie.build_trie(buf, offsets, lengths), "quote_ids": quote_ids,
-                    "quote_words": _pack(quote_ids, width), "first_words": first_words}
+                    "quote_words": _pack(quote_ids, width), "first_words": first_words,
+                    "quote_index": quote_index, "quote_first": quote_first}
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
                           first, tail_bytes, has_special, has_quote, token_syms, n_sym,
                           int(lengths.max(initial=1)), **compiled)
@@ -159,8 +169,13 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
             final = char_final(char)
             for phase in range(char.num_states):  # every phase: a mask mid-escape is a lookup too
                 if phase != final:
-                    _room_tables(tables, char, ckey, phase, width)
+                    _, _, neg = _room_tables(tables, char, ckey, phase, width)
+                    room = 0
+                    while neg.searchsorted(np.int64(-room), side="left") > _CLEAR_LIMIT:
+                        _small_room(tables, char, ckey, phase, room, width)  # the rooms of short strings
+                        room += 1
                     _quote_costs(tables, char, ckey, phase)
+                    _quote_costs(tables, char, ckey, phase, True)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -244,31 +259,45 @@ def _room_tables(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
     return full, order, neg
 
 
-def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> tuple[np.ndarray, np.ndarray]:
+def _small_room(t: _TokenTables, char: DFA, ckey: bytes, phase: int, room: int, width: int) -> np.ndarray:
+    """Packed quote-free tokens starting at most ``room`` characters from ``phase`` (cached)."""
+    words = t.counter_words.get((ckey, phase, room))
+    if words is None:
+        cost = _char_costs(t, char, ckey, phase)
+        words = _pack(np.flatnonzero((cost >= 0) & (cost <= room)), width)
+        t.counter_words[(ckey, phase, room)] = words
+    return words
+
+
+def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
+                 after_first: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """How each token with a quote reads inside a string, from ``phase`` of ``char``.
 
     Over ``t.quote_ids``: the characters the token starts before its closing quote (-1: it
-    dies first) and the index of that quote (-1: every quote in it is escaped, so the token
-    stays inside the string).  A quote closes the string only between characters; after a
-    backslash it is one.  Vectorised over those ~1% of the vocabulary, once per (vocabulary,
-    character DFA, phase): what is left of a token after its closing quote no longer depends
-    on where in the string it started.
+    dies first), the index of that quote in the token, and that index less where the reading
+    started (both -1 when every quote in it is escaped, so the token stays inside the string).
+    A quote closes the string only between characters; after a backslash it is one.  With
+    ``after_first`` the reading starts right after the token's first quote (a token that opens
+    a string: its tail read from inside).  Vectorised over those ~1% of the vocabulary, once
+    per (vocabulary, character DFA, phase, mode): what is left of a token after its closing
+    quote no longer depends on where in the string it started.
     """
-    got = t.quote_costs.get((ckey, phase))
+    got = t.quote_costs.get((ckey, phase, after_first))
     if got is not None:
         return got
     final = char_final(char)
-    assert final is not None and t.quote_ids is not None
+    assert final is not None and t.quote_ids is not None and t.quote_first is not None
     cm = np.full(t.n_sym + 1, -1, np.int64)
     cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
     ids = t.quote_ids
-    ln = t.lengths[ids].astype(np.int64)
-    off = t.offsets[ids]
+    j0 = (t.quote_first.astype(np.int64) + 1) if after_first else np.zeros(ids.size, np.int64)
+    ln = t.lengths[ids].astype(np.int64) - j0
+    off = t.offsets[ids] + j0
     cur = np.full(ids.size, phase, np.int64)
     starts = np.zeros(ids.size, np.int32)
-    close = np.full(ids.size, -1, np.int32)
-    going = np.ones(ids.size, bool)  # alive and not closed yet
-    alive = np.ones(ids.size, bool)
+    rel = np.full(ids.size, -1, np.int64)
+    alive = (t.quote_first >= 0) if after_first else np.ones(ids.size, bool)  # specials: no quote
+    going = alive.copy()  # alive and not closed yet
     trans = char.trans
     start = char.start
     for j in range(int(ln.max(initial=0))):
@@ -278,7 +307,7 @@ def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> tuple[n
         b = t.buf[off[act] + j]
         c = cur[act]
         shut = (c == start) & (b == 0x22)
-        close[act[shut]] = j
+        rel[act[shut]] = j
         going[act[shut]] = False
         act, b, c = act[~shut], b[~shut], c[~shut]
         cls = cm[b]
@@ -290,8 +319,10 @@ def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> tuple[n
         going[dead] = False
         cur[act] = nxt
     k = np.where(alive, starts, -1).astype(np.int32)
-    t.quote_costs[(ckey, phase)] = (k, close)
-    return k, close
+    close = np.where(rel >= 0, rel + j0, -1)
+    got = (k, close, rel)
+    t.quote_costs[(ckey, phase, after_first)] = got
+    return got
 
 
 def _ends_between_characters(d: StringsDFA) -> bool:
@@ -339,6 +370,10 @@ class TokenAutomaton:
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int], np.ndarray] = {}
         self._quote_ctx: dict[tuple[Any, ...], Any] = {}
+        # trie walks stop at quotes that open a string (2), or go on (1); 0: not asked yet
+        self._stop = np.zeros(64, np.int8)
+        self._stops = np.zeros(2 * 4096, np.int64)
+        self._n_stops = np.zeros(1, np.int64)
 
     # ------------------------------------------------------------------ lazy DFA plumbing
 
@@ -756,9 +791,9 @@ class TokenAutomaton:
         self._post_quote_ids[key] = w
         return w
 
-    def _quote_suffix(self, q: int, ckey: bytes, phase: int, close: np.ndarray) -> np.ndarray:
+    def _quote_suffix(self, q: int, ckey: bytes, phase: int, close: np.ndarray, after_first: bool) -> np.ndarray:
         """Over ``quote_ids``: the part after the closing quote (at ``close``) survives from ``q``."""
-        key = (q, ckey, phase)
+        key = (q, ckey, phase, after_first)
         ok = self._suffix_ok.get(key)
         if ok is None:
             t = self.tables
@@ -780,20 +815,21 @@ class TokenAutomaton:
             self._suffix_ok[key] = ok
         return ok
 
-    def _string_quotes(self, s: int, out: np.ndarray) -> bool:
-        """Add the allowed tokens with a quote inside a string to ``out``, without walking them.
+    def _quote_allowed(self, s: int, after_first: bool) -> list[np.ndarray] | None:
+        """Indices into ``quote_ids`` of the tokens with a quote allowed inside a string at ``s``
+        (with ``after_first``: of what follows their first quote), without walking them.
 
         A token is its text up to the closing quote (characters counted in per-vocabulary
         tables), then the rest read from the state after that quote, which in a plain chain
         is the same wherever the quote comes, so its walk is shared by every position of the
         string: per (string context, phase) the tokens that close it are sorted by the
         characters they add, and a position takes the slice its room and minLength allow.
-        False (nothing written) where that does not hold: several automata at once (anyOf
-        branches), keys that must avoid declared names.
+        None where that does not hold: several automata at once (anyOf branches), keys that
+        must avoid declared names.
         """
         got = self._string_chain(s)
         if got is None:
-            return False
+            return None
         chain, flags, leaf, inner = got
         if isinstance(leaf, CounterDFA):
             count, phase = leaf.position(inner)
@@ -805,36 +841,47 @@ class TokenAutomaton:
             assert leaf.phase is not None and leaf.char is not None
             phase, room, need, char = int(leaf.phase[inner]), 1 << 40, 0, leaf.char
         else:
-            return False
-        ctx = self._quote_context(chain, char, phase)
+            return None
+        ctx = self._quote_context(chain, char, phase, after_first)
         if ctx is None:
-            return False
-        shut_ids, shut_k, in_ids, in_k = ctx
-        tokentrie.set_bits(out, in_ids[: in_k.searchsorted(np.int64(room), side="right")])
+            return None
+        shut, shut_k, inside, in_k = ctx
         lo = shut_k.searchsorted(np.int64(max(need, 0)), side="left")
         hi = shut_k.searchsorted(np.int64(room), side="right")
-        tokentrie.set_bits(out, shut_ids[lo:hi])
+        parts = [inside[: in_k.searchsorted(np.int64(room), side="right")], shut[lo:hi]]
         if flags[-1] and phase == char.start:  # ``s`` itself may end the string
             here = self._post_quote(chain, flags)
             if here:
-                t = self.tables
-                assert t.quote_ids is not None
                 ckey = _char_key(char)
-                k, close = _quote_costs(t, char, ckey, phase)
-                key = (here, ckey, -1 - phase)
-                ids = self._suffix_ok.get(key)
-                if ids is None:
-                    ids = t.quote_ids[self._quote_suffix(here, ckey, phase, close) & (close == 0)]
-                    self._suffix_ok[key] = ids
-                tokentrie.set_bits(out, ids)
+                key = (here, ckey, -1 - phase, after_first)
+                now = self._suffix_ok.get(key)
+                if now is None:
+                    _, close, rel = _quote_costs(self.tables, char, ckey, phase, after_first)
+                    now = np.flatnonzero(self._quote_suffix(here, ckey, phase, close, after_first) & (rel == 0))
+                    self._suffix_ok[key] = now
+                parts.append(now)
+        return parts
+
+    def _string_quotes(self, s: int, out: np.ndarray) -> bool:
+        """OR into ``out`` the tokens with a quote allowed inside a string at ``s`` (see
+        :meth:`_quote_allowed`); False (nothing written) where they must be walked."""
+        parts = self._quote_allowed(s, False)
+        if parts is None:
+            return False
+        qi = self.tables.quote_ids
+        assert qi is not None
+        for p in parts:
+            if p.size:
+                tokentrie.set_bits(out, qi[p])
         return True
 
-    def _quote_context(self, chain: list[tuple[LazyDFA, int]], char: DFA,
-                       phase: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    def _quote_context(self, chain: list[tuple[LazyDFA, int]], char: DFA, phase: int,
+                       after_first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(tokens that close the string after at least one byte, by characters added; their
-        counts; tokens that stay inside, by characters; their counts) of a string context at
-        ``phase``, or None when the context is not a plain chain."""
-        key = (tuple((id(lz), i) for lz, i in chain), _char_key(char), phase)
+        counts; tokens that stay inside, by characters; their counts), as indices into
+        ``quote_ids``, of a string context at ``phase``, or None when the context is not a plain
+        chain."""
+        key = (tuple((id(lz), i) for lz, i in chain), _char_key(char), phase, after_first)
         got = self._quote_ctx.get(key, False)
         if got is not False:
             return got
@@ -852,20 +899,52 @@ class TokenAutomaton:
                 acc = acc and i in lz.last_inst
             if plain:
                 static.reverse()
-                t = self.tables
-                assert t.quote_ids is not None
                 ckey = key[1]
-                k, close = _quote_costs(t, char, ckey, phase)
+                k, close, rel = _quote_costs(self.tables, char, ckey, phase, after_first)
                 after = self._post_quote(chain, static)
-                inside = np.flatnonzero((k >= 0) & (close < 0))
+                inside = np.flatnonzero((k >= 0) & (rel < 0))
                 inside = inside[np.argsort(k[inside], kind="stable")]
                 shut = np.zeros(0, np.int64)
                 if after:
-                    shut = np.flatnonzero(self._quote_suffix(after, ckey, phase, close) & (close > 0) & (k >= 0))
+                    ok = self._quote_suffix(after, ckey, phase, close, after_first)
+                    shut = np.flatnonzero(ok & (rel > 0) & (k >= 0))
                     shut = shut[np.argsort(k[shut], kind="stable")]
-                ctx = (t.quote_ids[shut], k[shut].astype(np.int64), t.quote_ids[inside], k[inside].astype(np.int64))
+                ctx = (shut, k[shut].astype(np.int64), inside, k[inside].astype(np.int64))
         self._quote_ctx[key] = ctx
         return ctx
+
+    def _opens_string(self, st: int) -> bool:
+        """Whether the tokens that reach ``st`` by a quote have the rest read from string tables."""
+        return self._string_position(st) is not None and self._quote_allowed(st, True) is not None
+
+    def _settle_stops(self, s: int, out: np.ndarray, n: int) -> None:
+        """Tokens under the quotes where a trie walk from ``s`` stopped (see ``trie_walk``).
+
+        Every token below such a node has that quote at the node's depth; where it is the
+        token's first quote, what follows it is read from the string tables of the state the
+        quote led to (:meth:`_quote_allowed`), else (a quote before it) the token is walked.
+        """
+        t = self.tables
+        tr = t.trie
+        assert tr is not None and t.quote_index is not None and t.quote_first is not None
+        assert t.quote_ids is not None
+        stops = self._stops[: 2 * n].tolist()
+        for k in range(n):
+            i, st = stops[2 * k], stops[2 * k + 1]
+            ids = tr.node_toks[tr.node_start[i + 1] : tr.node_start[tr.skip[i]]]
+            qi = t.quote_index[ids]
+            first = t.quote_first[qi] == tr.depth[i]
+            if not first.all():
+                self._kernel_list(s, ids[~first], out)
+            parts = self._quote_allowed(st, True)
+            assert parts is not None  # checked when the walk classified ``st``
+            ok = np.zeros(t.quote_ids.size, bool)
+            for p in parts:
+                ok[p] = True
+            qi = qi[first]
+            qi = qi[ok[qi]]
+            if qi.size:
+                tokentrie.set_bits(out, t.quote_ids[qi])
 
     def _string_words(self, out: np.ndarray, char: DFA, phase: int, room: int | None) -> None:
         """Write to ``out`` the packed quote-free tokens allowed inside a string at ``phase`` of ``char``.
@@ -885,12 +964,7 @@ class TokenAutomaton:
             if over:
                 tokentrie.clear_bits(out, order[:over])
             return
-        words = t.counter_words.get((ckey, phase, room))
-        if words is None:
-            cost = _char_costs(t, char, ckey, phase)
-            words = _pack(np.flatnonzero((cost >= 0) & (cost <= room)), self.width)
-            t.counter_words[(ckey, phase, room)] = words
-        out[:] = words
+        out[:] = _small_room(t, char, ckey, phase, room, self.width)
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie
@@ -899,12 +973,27 @@ class TokenAutomaton:
             roots = self._all_roots
         lazy = self.lazy
         pos = 0
+        self._n_stops[0] = 0
         while True:
+            if self._stop.shape[0] < lazy.table.shape[0]:
+                grown = np.zeros(max(lazy.table.shape[0], 2 * self._stop.shape[0]), np.int8)
+                grown[: self._stop.shape[0]] = self._stop
+                self._stop = grown
             status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
-                                              tr.dup, self.width, out, self._stack, pos, roots)
+                                              tr.dup, self.width, out, self._stack, pos, roots, self._stop,
+                                              self._stops, self._n_stops)
             if status == tokentrie.DONE:
-                return
+                break
+            if status == tokentrie.CLASSIFY:
+                st = int(lazy.table[self._stack[tr.depth[pos]], tr.sym[pos]])
+                if st >= self._stop.shape[0]:
+                    continue  # grown above, then asked again
+                self._stop[st] = 2 if self._opens_string(st) else 1
+                continue
             lazy.expand([status])
+        n = int(self._n_stops[0])
+        if n:
+            self._settle_stops(s, out, n)
 
     def _kernel_list(self, s: int, ids: np.ndarray, out: np.ndarray) -> None:
         t = self.tables

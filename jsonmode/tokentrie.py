@@ -54,6 +54,8 @@ class TokenTrie:
     tok: np.ndarray  # int32 (n,): a token ending at node i, or -1
     dup: np.ndarray  # int32 (V,): next token with the same symbols, or -1
     max_depth: int
+    node_start: np.ndarray  # int64 (n + 1,): the tokens ending at nodes i.. are node_toks[node_start[i]:]
+    node_toks: np.ndarray  # int64: every token, in node order (a subtree's tokens are one slice)
 
 
 @_njit
@@ -107,6 +109,28 @@ def _trie_nodes(order: np.ndarray, buf: np.ndarray, offsets: np.ndarray, lengths
     return sym[:n], depth[:n], tok[:n], dup
 
 
+@_njit
+def _node_tokens(tok: np.ndarray, dup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n = tok.shape[0]
+    start = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        c = 0
+        t = tok[i]
+        while t >= 0:
+            c += 1
+            t = dup[t]
+        start[i + 1] = start[i] + c
+    toks = np.empty(start[n], np.int64)
+    for i in range(n):
+        k = start[i]
+        t = tok[i]
+        while t >= 0:
+            toks[k] = t
+            k += 1
+            t = dup[t]
+    return start, toks
+
+
 def build_trie(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> TokenTrie:
     """Trie of every token with ``lengths > 0`` (symbols in ``buf[offsets[t]:offsets[t] + lengths[t]]``)."""
     ids = np.flatnonzero(lengths > 0)
@@ -121,18 +145,27 @@ def build_trie(buf: np.ndarray, offsets: np.ndarray, lengths: np.ndarray) -> Tok
     sym, depth, tok, dup = _trie_nodes(order, buf, offsets.astype(np.int64), lengths.astype(np.int64),
                                        lengths.shape[0])
     skip = _skip_pointers(depth)
-    return TokenTrie(sym, depth, skip, tok, dup, int(depth.max(initial=0)) + 1)
+    node_start, node_toks = _node_tokens(tok, dup)
+    return TokenTrie(sym, depth, skip, tok, dup, int(depth.max(initial=0)) + 1, node_start, node_toks)
+
+
+CLASSIFY = -3  # status: the state after the quote at node ``pos`` must be classified in ``stop`` first
+_QUOTE = 0x22
 
 
 @_njit
 def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray,
               skip: np.ndarray, tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray,
-              stack: np.ndarray, pos: int, roots: np.ndarray) -> tuple[int, int]:
+              stack: np.ndarray, pos: int, roots: np.ndarray, stop: np.ndarray, stops: np.ndarray,
+              n_stops: np.ndarray) -> tuple[int, int]:
     """Set in ``out`` (uint32 words) the bit of every token alive from ``start``.
 
-    Only tokens whose first symbol ``f`` has ``roots[f]`` are walked.  Returns ``(DONE, n)``
-    or ``(state, i)``: row ``state`` must be built, then call again with ``pos=i`` and the
-    same ``stack``.
+    Only tokens whose first symbol ``f`` has ``roots[f]`` are walked.  A quote that leads to a
+    state with ``stop`` 2 (the inside of a string whose tokens the caller takes from tables)
+    is not descended: its node and that state go to ``stops`` (pairs, ``n_stops[0]`` of them)
+    for the caller to settle its subtree; ``stop`` 0 (not classified yet) returns
+    ``(CLASSIFY, i)``.  Returns ``(DONE, n)`` or ``(state, i)``: row ``state`` must be built,
+    then call again with ``pos=i`` and the same ``stack``.
     """
     n = sym.shape[0]
     i = pos
@@ -156,6 +189,16 @@ def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarr
             if t < width:
                 out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
             t = dup[t]
+        if sym[i] == _QUOTE and skip[i] > i + 1:
+            if st >= stop.shape[0] or stop[st] == 0:
+                return CLASSIFY, i
+            k = n_stops[0]
+            if stop[st] == 2 and 2 * k + 1 < stops.shape[0]:
+                stops[2 * k] = i
+                stops[2 * k + 1] = st
+                n_stops[0] = k + 1
+                i = skip[i]
+                continue
         i += 1
     return DONE, n
 
@@ -266,7 +309,8 @@ def warm() -> None:
     expanded = np.ones(2, bool)
     i32 = np.zeros(1, np.int32)
     trie_walk(table, expanded, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32),
-              np.zeros(4, np.int32), 0, np.ones(257, bool))
+              np.zeros(4, np.int32), 0, np.ones(257, bool), np.ones(2, np.int8), np.zeros(8, np.int64),
+              np.zeros(1, np.int64))
     list_walk(table, expanded, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
               np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
     set_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))

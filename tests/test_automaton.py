@@ -534,3 +534,30 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
         assert used == [True], prefix
         want = brute_force_allowed(d, d.run(prefix), vocab, sample)
         assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
+def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A trie walk does not descend below a quote that opens a string: the tokens there (`` "ab``,
+    ``["x", "y``, ``""}``) take what follows their first quote from the string's tables."""
+    _, vocab = llama()
+    ta = automaton_from_node(schema_to_node(CHAIN, CompileOptions()), vocab)
+    d = compile_dfa(schema_to_node(CHAIN, CompileOptions())).trim()
+    sample = _llama_sample(vocab, seed=10)
+    sample_set = set(sample.tolist())
+    settled: list[int] = []
+    real = TokenAutomaton._settle_stops
+
+    def spy(self: TokenAutomaton, s: int, out: np.ndarray, n: int) -> None:
+        settled.append(n)
+        real(self, s, out, n)
+
+    monkeypatch.setattr(TokenAutomaton, "_settle_stops", spy)
+    for prefix in (b'{"a": {"name":', b'{"a": {"name": ', b'{"a": {"name": "abc"}, "c":', b'{"a": {"name": "abc"}, "b": [',
+                   b'{"a": {"name": "abc"}, "b": ["xyz",', b'{"a": {"name": "abc", "n": 2}, "b": [], "c": "a'):
+        st = ta.walk(prefix)
+        settled.clear()
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])
+        if not prefix.endswith(b'"a'):
+            assert settled and settled[0] > 0, prefix

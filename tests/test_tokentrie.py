@@ -49,10 +49,12 @@ def _walk_all(table: np.ndarray, expanded: np.ndarray, start: int, trie: tokentr
     out = np.zeros((width + 31) // 32, np.uint32)
     stack = np.zeros(trie.max_depth + 2, np.int32)
     roots = np.ones(257, bool) if roots is None else roots
+    never = np.ones(table.shape[0], np.int8)  # no state is a string the caller settles from tables
+    stops, n_stops = np.zeros(8, np.int64), np.zeros(1, np.int64)
     pos = 0
     while True:
         status, pos = tokentrie.trie_walk(table, expanded, start, trie.sym, trie.depth, trie.skip, trie.tok,
-                                          trie.dup, width, out, stack, pos, roots)
+                                          trie.dup, width, out, stack, pos, roots, never, stops, n_stops)
         if status == tokentrie.DONE:
             return out
         assert not expanded[status]
