@@ -502,16 +502,20 @@ CHAIN = {
 }
 
 
+def _chain_case(seed: int) -> tuple[Vocabulary, TokenAutomaton, DFA, np.ndarray, set[int]]:
+    """CHAIN over the Llama vocabulary, lazily and as an eager DFA, and a vocabulary sample."""
+    _, vocab = llama()
+    node = schema_to_node(CHAIN, CompileOptions())
+    sample = _llama_sample(vocab, seed=seed)
+    return vocab, automaton_from_node(node, vocab), compile_dfa(node).trim(), sample, set(sample.tolist())
+
+
 def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
     the string's context (text before the closing quote counted in tables, the rest read once
     from the state after the quote), not from walking them: right below minLength, at the
     end of the room, mid-escape, mid-UTF-8, in free strings."""
-    _, vocab = llama()
-    ta = automaton_from_node(schema_to_node(CHAIN, CompileOptions()), vocab)
-    d = compile_dfa(schema_to_node(CHAIN, CompileOptions())).trim()
-    sample = _llama_sample(vocab, seed=9)
-    sample_set = set(sample.tolist())
+    vocab, ta, d, sample, sample_set = _chain_case(seed=9)
     used: list[bool] = []
     real = TokenAutomaton._string_quotes
 
@@ -539,11 +543,7 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
 def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A trie walk does not descend below a quote that opens a string: the tokens there (`` "ab``,
     ``["x", "y``, ``""}``) take what follows their first quote from the string's tables."""
-    _, vocab = llama()
-    ta = automaton_from_node(schema_to_node(CHAIN, CompileOptions()), vocab)
-    d = compile_dfa(schema_to_node(CHAIN, CompileOptions())).trim()
-    sample = _llama_sample(vocab, seed=10)
-    sample_set = set(sample.tolist())
+    vocab, ta, d, sample, sample_set = _chain_case(seed=10)
     settled: list[int] = []
     real = TokenAutomaton._settle_stops
 
