@@ -29,7 +29,19 @@ import numpy as np
 
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
-from .fsm import _LOW, DFA, INST, PAIR, CounterDFA, LazyDFA, Node, StringsDFA, char_final, time_limit
+from .fsm import (
+    _LOW,
+    DFA,
+    INST,
+    PAIR,
+    CountedDFA,
+    CounterDFA,
+    LazyDFA,
+    Node,
+    StringsDFA,
+    char_final,
+    time_limit,
+)
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -705,7 +717,7 @@ class TokenAutomaton:
         for inst, inner in gates:
             auto = lazy.instances[inst]
             got: tuple[DFA, int, int | None] | None
-            if isinstance(auto, CounterDFA) and not letters:
+            if isinstance(auto, CounterDFA | CountedDFA) and not letters:
                 count, phase = auto.position(inner)
                 got = auto.char, phase, auto.max_length - count - (1 if phase else 0)
                 if not lazy.follow_only(inst, 0x22):

@@ -142,7 +142,7 @@ def graph_is_empty(g: Graph) -> bool:
 class DfaNode(Node):
     """A compiled DFA used as a piece of a larger expression."""
 
-    dfa: DFA | LazyDFA | CounterDFA
+    dfa: DFA | LazyDFA | CounterDFA | CountedDFA
 
 
 def sym(*symbols: int) -> Node:
@@ -531,6 +531,121 @@ class CounterDFA:
         return self.is_accepting(s)
 
 
+def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> bool | None:
+    """Whether ``d`` accepts a string of ``lo..hi`` characters (None: not settled in ``max_steps``).
+
+    The sets of states between characters reachable after L characters form a sequence that
+    repeats once a set recurs; it is followed until it passes ``hi`` or repeats.
+    """
+    assert d.char is not None and d.phase is not None
+    n = d.num_states
+    rows = d.row(slice(None))
+    between = d.phase == d.char.start
+    one = np.zeros((n, n), bool)  # one character from a state between characters
+    for q in np.flatnonzero(between).tolist():
+        frontier = np.array([q])
+        for _ in range(16):
+            tgt = np.unique(rows[frontier][rows[frontier] >= 0])
+            if not tgt.size:
+                break
+            done = between[tgt]
+            one[q, tgt[done]] = True
+            frontier = tgt[~done]
+            if not frontier.size:
+                break
+    cur = np.zeros(n, bool)
+    cur[0] = True
+    seen: dict[bytes, int] = {}
+    accepts: list[bool] = []  # whether the set after L characters holds an accepting state
+    for length in range(min(hi, max_steps) + 1):
+        key = np.packbits(cur).tobytes()
+        if key in seen:  # periodic from here with period p: length L has the set of start + (L - start) % p
+            start = seen[key]
+            p = length - start
+            first = max(lo, length)
+            for c in range(p):
+                if accepts[start + c]:
+                    at = start + c + -(-(first - start - c) // p) * p if start + c < first else start + c
+                    if at <= hi:
+                        return True
+            return False
+        seen[key] = length
+        acc = bool((cur & d.accept).any())
+        if length >= lo and acc:
+            return True
+        accepts.append(acc)
+        cur = one[cur].any(axis=0)
+    return False if hi <= max_steps else None
+
+
+class CountedDFA:
+    """Strings of a :class:`StringsDFA` ``d`` with ``min_length..max_length`` characters, computed.
+
+    State ``count * n + q`` is "``count`` characters done, at state ``q`` of ``d``": a string
+    with a search pattern and a length (``"pattern": "[a-z]+", "maxLength": 255``) without the
+    (pattern states x lengths) table.  ``d`` never dies on a character sequence, so the token
+    level reads each state's count and character phase and takes the quote-free part of a
+    mask from per-vocabulary tables, like a :class:`CounterDFA`; whether the string may end
+    (``d`` accepts) depends on what was written, so the tokens with a quote are walked.
+    """
+
+    start = 0
+
+    def __init__(self, d: StringsDFA, min_length: int, max_length: int) -> None:
+        assert d.char is not None and d.phase is not None
+        self.d = d
+        self.char = d.char
+        self.n = d.num_states
+        rows = d.row(slice(None))  # (n, symbols), -1 dead
+        self._rows = rows
+        # a byte that lands between characters completes one (characters are never empty)
+        self._bump = ((rows >= 0) & (d.phase[np.maximum(rows, 0)] == d.char.start)).astype(np.int64)
+        self.min_length = min_length
+        self.max_length = max_length
+        if (max_length + 1) * self.n >= 1 << 32:
+            raise ValueError("CountedDFA states must fit in 32 bits")
+
+    @property
+    def num_states(self) -> int:
+        return (self.max_length + 1) * self.n
+
+    @property
+    def num_symbols(self) -> int:
+        return int(self._rows.shape[1])
+
+    def position(self, s: int) -> tuple[int, int]:
+        """(characters done, state of ``char``) of state ``s``."""
+        k, q = divmod(int(s), self.n)
+        assert self.d.phase is not None
+        return k, int(self.d.phase[q])
+
+    def is_accepting(self, s: int) -> bool:
+        k, q = divmod(int(s), self.n)
+        return bool(self.d.accept[q]) and self.min_length <= k <= self.max_length
+
+    def row(self, s: int) -> np.ndarray:
+        """Transitions of ``s`` over raw symbols (-1 = dead)."""
+        k, q = divmod(int(s), self.n)
+        r = self._rows[q]
+        assert self.d.phase is not None and self.d.char is not None
+        if k >= self.max_length and self.d.phase[q] == self.d.char.start:  # no room for another character
+            return np.full(r.shape[0], -1, np.int64)
+        return np.where(r >= 0, (k + self._bump[q]) * self.n + r, -1)
+
+    def step(self, s: int, symbol: int) -> int:
+        if s < 0 or symbol >= self.num_symbols:
+            return -1
+        return int(self.row(s)[symbol])
+
+    def matches(self, data: bytes | Iterable[int]) -> bool:
+        s = 0
+        for b in data:
+            s = self.step(s, b)
+            if s < 0:
+                return False
+        return self.is_accepting(s)
+
+
 # --------------------------------------------------------------------------- Glushkov
 
 # Item codes.  Plain Glushkov positions are small ints.  An embedded automaton
@@ -558,7 +673,7 @@ class _Glushkov:
     def __init__(self, max_positions: int) -> None:
         self.labels: list[int] = []
         self.follow: list[set[int]] = []
-        self.instances: list[DFA | LazyDFA | CounterDFA] = []
+        self.instances: list[DFA | LazyDFA | CounterDFA | CountedDFA] = []
         self.inst_follow: list[set[int]] = []
         self.max_positions = max_positions
 
@@ -691,7 +806,7 @@ class _Glushkov:
                 last |= in_direct[u]
         return null_reach[g.start], frozenset(out[g.start]), frozenset(last)
 
-    def _instance(self, auto: DFA | LazyDFA | CounterDFA) -> Walk:
+    def _instance(self, auto: DFA | LazyDFA | CounterDFA | CountedDFA) -> Walk:
         j = len(self.instances)
         self.instances.append(auto)
         self.inst_follow.append(set())

@@ -561,3 +561,24 @@ def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest
         assert got == want, (prefix, sorted(got ^ want)[:10])
         if not prefix.endswith(b'"a'):
             assert settled and settled[0] > 0, prefix
+
+
+def test_search_pattern_with_length_takes_the_string_tables() -> None:
+    """A search pattern with a long maxLength is counted over the pattern's automaton: inside it
+    the quote-free tokens come from the string tables; masks equal brute force before, during and
+    after the pattern's match, and near the end of the room."""
+    _, vocab = llama()
+    schema = {"type": "object", "properties": {"t": {"type": "string", "pattern": "[a-z]+", "maxLength": 30},
+                                               "n": {"type": "integer"}}, "additionalProperties": False}
+    node = schema_to_node(schema, CompileOptions())
+    ta = automaton_from_node(node, vocab)
+    d = compile_dfa(schema_to_node(schema, CompileOptions())).trim()
+    sample = _llama_sample(vocab, seed=11)
+    sample_set = set(sample.tolist())
+    for prefix in (b'{"t": "', b'{"t": "12', b'{"t": "12ab', b'{"t": "12ab-', b'{"t": "' + b"x" * 27,
+                   b'{"t": "\\', b'{"t": "\xc3'):
+        st = ta.walk(prefix)
+        assert st > 0 and ta._string_position(st) is not None, prefix
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])

@@ -412,3 +412,45 @@ def test_counter_dfa_is_computed_not_tabled() -> None:
     last = 100_000 * c.m
     assert c.is_accepting(last) and (c.row(last) < 0).all()  # full: not even a first byte fits
     assert (c.row(last - c.m) >= 0).sum() > 0
+
+
+SEARCH_PATTERNS = ["[a-z]+", "ab", "x.y", "[0-9]{2}", r"^(?:[\s\S]{2})*$", "é|z$"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SEARCH_PATTERNS), st.integers(0, 4), st.integers(0, 5),
+       st.lists(st.text(alphabet="abxyz09é\"\\", max_size=9), min_size=1, max_size=8))
+def test_counted_pattern_equals_tabled_product(pattern: str, lo: int, extra: int, samples: list[str]) -> None:
+    """A search pattern with lengths, counted over the pattern's automaton, reads exactly the
+    language of the (pattern x length) product and knows its count and phase."""
+    from jsonmode.fsm import CountedDFA, StringsDFA, intersect, length_fits, strings_dfa
+    from jsonmode.regex import ALL, char_dfa, length_dfa, string_content
+
+    hi = lo + extra
+    pat = compile_dfa(string_content(pattern, 0, None))
+    sd = strings_dfa(pat, char_dfa(ALL))
+    assert isinstance(sd, StringsDFA), pattern  # no character sequence kills these patterns
+    c = CountedDFA(sd, lo, hi)
+    d = intersect(pat, length_dfa(lo, hi))
+    assert length_fits(sd, lo, hi) == (not d.is_empty())
+    for s in samples + ["", "ab", "x_y", "12", "é", "\\u00e9x"]:
+        data = json.dumps(s, ensure_ascii=False)[1:-1].encode()
+        assert c.matches(data) == d.matches(data), (pattern, lo, hi, s)
+        state = 0
+        for b in data:
+            state = c.step(state, b)
+            if state < 0:
+                break
+        if state >= 0 and c.is_accepting(state):
+            assert c.position(state) == (len(s), 0)
+
+
+def test_length_fits_follows_the_period() -> None:
+    """An even-length pattern: settled through its period, past the steps it walks."""
+    from jsonmode.fsm import length_fits, strings_dfa
+    from jsonmode.regex import ALL, char_dfa, string_content
+
+    even = strings_dfa(compile_dfa(string_content(r"^(?:[\s\S]{2})*$", 0, None)), char_dfa(ALL))
+    assert length_fits(even, 3, 3) is False and length_fits(even, 3, 4) is True
+    assert length_fits(even, 99_999, 100_000) is True and length_fits(even, 100_001, 100_001) is False
+    assert length_fits(even, 20_001, 20_001, max_steps=100) is False  # periodic: settled early
