@@ -461,7 +461,50 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     return StringsDFA(d.trans, d.accept, d.classmap, char=char, phase=phase)
 
 
-class CounterDFA:
+class _ComputedCounter:
+    """Rows computed from a count and a small automaton's state: state ``count * width + q``."""
+
+    start = 0
+    width: int
+    min_length: int
+    max_length: int
+    _cols: int
+
+    @property
+    def num_states(self) -> int:
+        return (self.max_length + 1) * self.width
+
+    def row(self, s: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def is_accepting(self, s: int) -> bool:
+        raise NotImplementedError
+
+    @property
+    def num_symbols(self) -> int:
+        return self._cols
+
+    def _bounds(self, width: int, cols: int, min_length: int, max_length: int) -> None:
+        self.width, self._cols = width, cols
+        self.min_length, self.max_length = min_length, max_length
+        if (max_length + 1) * width >= 1 << 32:
+            raise ValueError(f"{type(self).__name__} states must fit in 32 bits")
+
+    def step(self, s: int, symbol: int) -> int:
+        if s < 0 or symbol >= self.num_symbols:
+            return -1
+        return int(self.row(s)[symbol])
+
+    def matches(self, data: bytes | Iterable[int]) -> bool:
+        s = 0
+        for b in data:
+            s = self.step(s, b)
+            if s < 0:
+                return False
+        return self.is_accepting(s)
+
+
+class CounterDFA(_ComputedCounter):
     """Strings of ``min_length..max_length`` characters of ``char``, computed, never tabled.
 
     State ``count * m + p`` is "``count`` characters done, at the ``p``-th non-final state
@@ -471,8 +514,6 @@ class CounterDFA:
     per-vocabulary tables (characters each token starts) instead of walking the vocabulary
     from every position of the count.  Only embedded in lazy automata (a ``DfaNode``).
     """
-
-    start = 0
 
     def __init__(self, char: DFA, min_length: int, max_length: int) -> None:
         f = char_final(char)
@@ -487,18 +528,7 @@ class CounterDFA:
         self.char = char
         self.inner = inner  # phase index -> state of ``char``
         self.m = int(inner.size)
-        self.min_length = min_length
-        self.max_length = max_length
-        if (max_length + 1) * self.m >= 1 << 32:
-            raise ValueError("CounterDFA states must fit in 32 bits")
-
-    @property
-    def num_states(self) -> int:
-        return (self.max_length + 1) * self.m
-
-    @property
-    def num_symbols(self) -> int:
-        return int(self._next.shape[1])
+        self._bounds(self.m, int(rows.shape[1]), min_length, max_length)
 
     def position(self, s: int) -> tuple[int, int]:
         """(characters done, state of ``char``) of state ``s``."""
@@ -516,19 +546,6 @@ class CounterDFA:
         if k >= self.max_length:  # no room for another character (or its rest)
             return np.full(nx.shape[0], -1, np.int64)
         return np.where(nx == -2, (k + 1) * self.m, np.where(nx >= 0, k * self.m + nx, -1))
-
-    def step(self, s: int, symbol: int) -> int:
-        if s < 0 or symbol >= self.num_symbols:
-            return -1
-        return int(self.row(s)[symbol])
-
-    def matches(self, data: bytes | Iterable[int]) -> bool:
-        s = 0
-        for b in data:
-            s = self.step(s, b)
-            if s < 0:
-                return False
-        return self.is_accepting(s)
 
 
 def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> bool | None:
@@ -578,7 +595,7 @@ def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> boo
     return False if hi <= max_steps else None
 
 
-class CountedDFA:
+class CountedDFA(_ComputedCounter):
     """Strings of a :class:`StringsDFA` ``d`` with ``min_length..max_length`` characters, computed.
 
     State ``count * n + q`` is "``count`` characters done, at state ``q`` of ``d``": a string
@@ -589,8 +606,6 @@ class CountedDFA:
     (``d`` accepts) depends on what was written, so the tokens with a quote are walked.
     """
 
-    start = 0
-
     def __init__(self, d: StringsDFA, min_length: int, max_length: int) -> None:
         assert d.char is not None and d.phase is not None
         self.d = d
@@ -600,18 +615,7 @@ class CountedDFA:
         self._rows = rows
         # a byte that lands between characters completes one (characters are never empty)
         self._bump = ((rows >= 0) & (d.phase[np.maximum(rows, 0)] == d.char.start)).astype(np.int64)
-        self.min_length = min_length
-        self.max_length = max_length
-        if (max_length + 1) * self.n >= 1 << 32:
-            raise ValueError("CountedDFA states must fit in 32 bits")
-
-    @property
-    def num_states(self) -> int:
-        return (self.max_length + 1) * self.n
-
-    @property
-    def num_symbols(self) -> int:
-        return int(self._rows.shape[1])
+        self._bounds(self.n, int(rows.shape[1]), min_length, max_length)
 
     def position(self, s: int) -> tuple[int, int]:
         """(characters done, state of ``char``) of state ``s``."""
@@ -631,19 +635,6 @@ class CountedDFA:
         if k >= self.max_length and self.d.phase[q] == self.d.char.start:  # no room for another character
             return np.full(r.shape[0], -1, np.int64)
         return np.where(r >= 0, (k + self._bump[q]) * self.n + r, -1)
-
-    def step(self, s: int, symbol: int) -> int:
-        if s < 0 or symbol >= self.num_symbols:
-            return -1
-        return int(self.row(s)[symbol])
-
-    def matches(self, data: bytes | Iterable[int]) -> bool:
-        s = 0
-        for b in data:
-            s = self.step(s, b)
-            if s < 0:
-                return False
-        return self.is_accepting(s)
 
 
 # --------------------------------------------------------------------------- Glushkov
