@@ -208,6 +208,13 @@ def _char_key(char: DFA) -> bytes:
     return key
 
 
+def _classes(t: _TokenTables, char: DFA) -> np.ndarray:
+    """Class of each symbol of the vocabulary's tables in ``char`` (-1: none; index n_sym too)."""
+    cm = np.full(t.n_sym + 1, -1, np.int64)
+    cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
+    return cm
+
+
 def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarray:
     """Characters each quote-free token starts when read from ``phase`` of ``char`` (-1: dies).
 
@@ -220,8 +227,7 @@ def _char_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int) -> np.ndarr
         return cost
     final = char_final(char)
     assert final is not None
-    cm = np.full(t.n_sym + 1, -1, np.int64)
-    cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
+    cm = _classes(t, char)
     ids = np.flatnonzero((t.lengths > 0) & ~t.has_quote)
     if phase != char.start:  # mid-character (after a backslash, mid-UTF-8): only the few tokens whose
         live = np.zeros(t.n_sym + 1, bool)  # first byte goes on from here, so a rare phase is cheap
@@ -299,8 +305,7 @@ def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
         return got
     final = char_final(char)
     assert final is not None and t.quote_ids is not None and t.quote_first is not None
-    cm = np.full(t.n_sym + 1, -1, np.int64)
-    cm[: min(char.classmap.shape[0], t.n_sym)] = char.classmap[: t.n_sym]
+    cm = _classes(t, char)
     ids = t.quote_ids
     j0 = (t.quote_first.astype(np.int64) + 1) if after_first else np.zeros(ids.size, np.int64)
     ln = t.lengths[ids].astype(np.int64) - j0
@@ -380,10 +385,12 @@ class TokenAutomaton:
         self._sig_ids = np.full(0, -1, np.int32)
         self._all_roots = np.ones(self.tables.n_sym + 1, bool)
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
-        self._suffix_ok: dict[tuple[int, bytes, int], np.ndarray] = {}
+        self._suffix_ok: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # (q, char, phase, mode) -> ok
+        self._close_here: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # the same -> closing at once
         self._quote_ctx: dict[tuple[Any, ...], Any] = {}
         # trie walks stop at quotes that open a string (2), or go on (1); 0: not asked yet
         self._stop = np.zeros(64, np.int8)
+        self._opened: dict[int, list[np.ndarray]] = {}  # stop 2: what follows the quote, as in _quote_allowed
         self._stops = np.zeros(2 * 4096, np.int64)
         self._n_stops = np.zeros(1, np.int64)
 
@@ -718,8 +725,7 @@ class TokenAutomaton:
             auto = lazy.instances[inst]
             got: tuple[DFA, int, int | None] | None
             if isinstance(auto, CounterDFA | CountedDFA) and not letters:
-                count, phase = auto.position(inner)
-                got = auto.char, phase, auto.max_length - count - (1 if phase else 0)
+                got = auto.char, auto.position(inner)[1], auto.left(inner)[0]
                 if not lazy.follow_only(inst, 0x22):
                     return None
             elif isinstance(auto, StringsDFA):
@@ -844,11 +850,8 @@ class TokenAutomaton:
             return None
         chain, flags, leaf, inner = got
         if isinstance(leaf, CounterDFA):
-            count, phase = leaf.position(inner)
-            extra = 1 if phase != leaf.char.start else 0
-            room = leaf.max_length - count - extra
-            need = leaf.min_length - count - extra
-            char = leaf.char
+            phase, char = leaf.position(inner)[1], leaf.char
+            room, need = leaf.left(inner)
         elif isinstance(leaf, StringsDFA) and _ends_between_characters(leaf):
             assert leaf.phase is not None and leaf.char is not None
             phase, room, need, char = int(leaf.phase[inner]), 1 << 40, 0, leaf.char
@@ -865,12 +868,12 @@ class TokenAutomaton:
             here = self._post_quote(chain, flags)
             if here:
                 ckey = _char_key(char)
-                key = (here, ckey, -1 - phase, after_first)
-                now = self._suffix_ok.get(key)
+                key = (here, ckey, phase, after_first)
+                now = self._close_here.get(key)
                 if now is None:
                     _, close, rel = _quote_costs(self.tables, char, ckey, phase, after_first)
                     now = np.flatnonzero(self._quote_suffix(here, ckey, phase, close, after_first) & (rel == 0))
-                    self._suffix_ok[key] = now
+                    self._close_here[key] = now
                 parts.append(now)
         return parts
 
@@ -926,8 +929,12 @@ class TokenAutomaton:
         return ctx
 
     def _opens_string(self, st: int) -> bool:
-        """Whether the tokens that reach ``st`` by a quote have the rest read from string tables."""
-        return self._string_position(st) is not None and self._quote_allowed(st, True) is not None
+        """Whether the tokens that reach ``st`` by a quote have the rest read from string tables
+        (kept for :meth:`_settle_stops`: a state's answer never changes)."""
+        parts = self._quote_allowed(st, True) if self._string_position(st) is not None else None
+        if parts is not None:
+            self._opened[st] = parts
+        return parts is not None
 
     def _settle_stops(self, s: int, out: np.ndarray, n: int) -> None:
         """Tokens under the quotes where a trie walk from ``s`` stopped (see ``trie_walk``).
@@ -948,10 +955,8 @@ class TokenAutomaton:
             first = t.quote_first[qi] == tr.depth[i]
             if not first.all():
                 self._kernel_list(s, ids[~first], out)
-            parts = self._quote_allowed(st, True)
-            assert parts is not None  # checked when the walk classified ``st``
             ok = np.zeros(t.quote_ids.size, bool)
-            for p in parts:
+            for p in self._opened[st]:  # set when the walk classified ``st``
                 ok[p] = True
             qi = qi[first]
             qi = qi[ok[qi]]

@@ -708,33 +708,29 @@ class _Ctx:
                     self.issue(ptr + "/pattern", "pattern", str(e))
                     if not self.opts.lenient:
                         return NEVER
+            d: fsm.DFA | None = None  # what the format and the patterns admit
+            for piece in pieces:
+                d = piece if d is None else fsm.intersect(d, piece, max_states=self.opts.max_states)
             content: Node | None = None
-            if pieces and hi is not None and _EMBED_REPEATS < hi <= _COUNTER_MAX:
+            if d is not None and hi is not None and _EMBED_REPEATS < hi <= _COUNTER_MAX:
                 # patterns that never die on a character (search patterns) with a long bound: a
                 # computed count over the pattern's automaton instead of a (pattern x length) table
-                d = pieces[0]
-                for other in pieces[1:]:
-                    d = fsm.intersect(d, other, max_states=self.opts.max_states)
-                pieces = [d]
                 sd = fsm.strings_dfa(d, regex.char_dfa(regex.ALL))
                 if isinstance(sd, fsm.StringsDFA):
                     fits = fsm.length_fits(sd, lo, hi)
                     if fits is not None:
                         content = fsm.DfaNode(fsm.CountedDFA(sd, lo, hi)) if fits else NEVER
-            if content is None:
-                if pieces and (lo or hi is not None):
-                    pieces.append(self.to_dfa(regex.string_content(None, lo, hi)))
-                if not pieces:
-                    content = regex.string_content(None, lo, hi)
-                    if hi is not None and hi > _EMBED_REPEATS:
-                        # a computed counter (its states know their count: bounded-string masks come
-                        # from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
-                        content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
-                else:
-                    d = pieces[0]
-                    for other in pieces[1:]:
-                        d = fsm.intersect(d, other, max_states=self.opts.max_states)
-                    content = dfa_node(d)
+            if content is None and d is None:
+                content = regex.string_content(None, lo, hi)
+                if hi is not None and hi > _EMBED_REPEATS:
+                    # a computed counter (its states know their count: bounded-string masks come
+                    # from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
+                    content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
+            elif content is None:
+                if lo or hi is not None:
+                    d = fsm.intersect(d, self.to_dfa(regex.string_content(None, lo, hi)),
+                                      max_states=self.opts.max_states)
+                content = dfa_node(d)
         except AutomatonTooLarge:
             raise
         except SchemaError as e:

@@ -490,6 +490,16 @@ class _ComputedCounter:
         if (max_length + 1) * width >= 1 << 32:
             raise ValueError(f"{type(self).__name__} states must fit in 32 bits")
 
+    def position(self, s: int) -> tuple[int, int]:
+        raise NotImplementedError
+
+    def left(self, s: int) -> tuple[int, int]:
+        """(characters that may still be started, characters still needed before the string may
+        end) at state ``s``; a character under way counts as done for both."""
+        count, phase = self.position(s)
+        done = count + (1 if phase != DFA.start else 0)
+        return self.max_length - done, self.min_length - done
+
     def step(self, s: int, symbol: int) -> int:
         if s < 0 or symbol >= self.num_symbols:
             return -1
@@ -973,8 +983,7 @@ class LazyDFA:
         if len(key) == 1 and key[0] < INST:  # one plain position (literal text, punctuation): most states
             code = key[0]
             self._succ.append(self.follow[code])
-            if j >= self.table.shape[0]:
-                self._grow(j + 1)
+            self._grow(j + 1)
             self.accept[j] = code in self.last_plain
             self.n = j + 1
             return j
