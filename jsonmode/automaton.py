@@ -40,8 +40,10 @@ from .fsm import (
     Node,
     StringsDFA,
     char_final,
+    char_phases,
     time_limit,
 )
+from .regex import canonical_key_char
 from .tokentrie import TokenTrie
 from .vocab import Vocabulary
 
@@ -733,6 +735,14 @@ class TokenAutomaton:
                 got = auto.char, int(auto.phase[inner]), None
                 if got[1] < 0 or not lazy.follow_only(inst, 0x22):
                     return None
+            elif lazy.inst_key_set[inst] and type(auto) is DFA:
+                # one of an open object's additional-key automata: it may die, but the key
+                # set it belongs to goes on by any character (see fsm.DfaNode)
+                char = canonical_key_char()
+                ph = char_phases(auto, char)
+                if ph is None or ph[inner] < 0 or not lazy.follow_only(inst, 0x22):
+                    return None
+                got = char, int(ph[inner]), None
             elif isinstance(auto, LazyDFA) and not letters:
                 if auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
                     return None

@@ -11,6 +11,7 @@ the declared ones, and every value has a bounded nesting depth.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import sys
@@ -141,7 +142,8 @@ def _key_regions(patterns: tuple[str, ...], names: tuple[str, ...], max_states: 
         regions = [(sel, kd) for sel, kd in parts if sel]
     else:
         for i, d in enumerate(dfas):
-            kd = minus_known(d)
+            # canonical spellings only, as every other key (and the regions above)
+            kd = fsm.intersect(minus_known(d), any_key, max_states=max_states)
             for j, other in enumerate(dfas):
                 if i != j:
                     kd = fsm.difference(kd, other, max_states=max_states)
@@ -169,6 +171,7 @@ def _canonical_key_dfa() -> fsm.DFA:
     return _KEY_DFA[0]
 
 _ANY_LOCK = threading.RLock()
+_KEY_SETS = itertools.count(1)  # ids of complete additional-key sets (fsm.DfaNode.key_set)
 
 
 class _Ctx:
@@ -835,29 +838,45 @@ class _Ctx:
         if any(v is NEVER and req for _, v, req in entries):
             return NEVER
         # additional keys: not a declared name; value from patternProperties or additionalProperties
-        extra: list[tuple[Node, Node]] = []
-        def quoted(kd: fsm.DFA) -> Node:
+        def quoted(kd: fsm.DFA, key_set: int) -> Node:
             """Additional keys ``kd`` (content) in quotes, restricted to propertyNames."""
             if key_dfa is None:
-                return seq(lit('"'), fsm.DfaNode(kd), lit('"'))
+                return seq(lit('"'), fsm.DfaNode(kd, key_set), lit('"'))
             return dfa_node(fsm.intersect(self.to_dfa(seq(lit('"'), fsm.DfaNode(kd), lit('"'))), key_dfa,
                                           max_states=self.opts.max_states))
 
         regions, rest_keys = _key_regions(tuple(p for p, _ in pat_dfas), tuple(names), self.opts.max_states)
+        parts: list[tuple[fsm.DFA, Node]] = []  # (key contents, value) of each kind of additional key
+        # every key but the declared names is allowed somewhere (no key language dropped, keys
+        # matching several patterns kept: see _key_regions), so any key prefix goes on
+        complete = key_dfa is None and len(pat_dfas) == len(pattern_props) <= 6
         for sel, kd in regions:
-            qk = NEVER if kd.is_empty() else quoted(kd)
-            if qk is not NEVER:
-                subs = [pattern_props[pat_dfas[i][0]] for i in sel]
-                sub_ptr = f"{ptr}/patternProperties/{_esc(pat_dfas[sel[0]][0])}"
-                v = self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, sub_ptr)
-                if v is not NEVER:
-                    extra.append((qk, v))
+            if kd.is_empty():
+                continue
+            subs = [pattern_props[pat_dfas[i][0]] for i in sel]
+            sub_ptr = f"{ptr}/patternProperties/{_esc(pat_dfas[sel[0]][0])}"
+            v = self.node(subs[0] if len(subs) == 1 else {"allOf": subs}, sub_ptr)
+            if v is NEVER:
+                complete = False
+            else:
+                parts.append((kd, v))
         if addl is not False:
-            kd = rest_keys
             v = self.node(addl, ptr + "/additionalProperties")
-            qk = NEVER if v is NEVER or kd.is_empty() else quoted(kd)
-            if qk is not NEVER:
-                extra.append((qk, v))
+            if not rest_keys.is_empty():
+                if v is NEVER:
+                    complete = False
+                else:
+                    parts.append((rest_keys, v))
+        elif not rest_keys.is_empty():
+            complete = False
+        key_set = 0
+        if complete and parts:
+            from . import regex
+
+            key_set = next(_KEY_SETS)
+            for kd, _v in parts:  # the phases the token level reads them with, now, not at a mask
+                fsm.char_phases(kd, regex.canonical_key_char())
+        extra: list[tuple[Node, Node]] = [(quoted(kd, key_set), v) for kd, v in parts]
 
         n = len(entries)
         max_possible = None if extra else sum(1 for _, v, _r in entries if v is not NEVER)

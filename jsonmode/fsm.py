@@ -140,9 +140,16 @@ def graph_is_empty(g: Graph) -> bool:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class DfaNode(Node):
-    """A compiled DFA used as a piece of a larger expression."""
+    """A compiled DFA used as a piece of a larger expression.
+
+    ``key_set`` (non-zero) marks the additional-key automata of an object whose keys,
+    declared names included, are every string but finitely many: whatever prefix of a key
+    such an automaton has read can still go on by any character, so the token level takes
+    the quote-free part of a mask there from the string tables (see ``char_phases``).
+    """
 
     dfa: DFA | LazyDFA | CounterDFA | CountedDFA
+    key_set: int = 0
 
 
 def sym(*symbols: int) -> Node:
@@ -461,6 +468,47 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     return StringsDFA(d.trans, d.accept, d.classmap, char=char, phase=phase)
 
 
+def char_phases(d: DFA, char: DFA) -> np.ndarray | None:
+    """The state of ``char`` each state of ``d`` is in (-1: unreachable), when every state has
+    one and reads no byte its phase cannot read; None otherwise (cached on ``d``).
+
+    Like :func:`strings_dfa` without "never dies": ``d`` may stop where ``char`` goes on
+    (a key automaton that leaves the rest to the declared names and other patterns).
+    """
+    cache = d.__dict__.setdefault("_char_phases", {})
+    key = id(char)
+    if key in cache:
+        return cache[key][0]
+    got = None
+    f = char_final(char)
+    if f is not None and d.num_states <= 20_000:
+        n = max(d.num_symbols, char.num_symbols)
+        rows = np.full((d.num_states, n), -1, np.int64)
+        rows[:, : d.num_symbols] = d.row(slice(None))
+        crows = np.full((char.num_states, n), -1, np.int64)
+        crows[:, : char.num_symbols] = char.row(slice(None))
+        crows[crows == f] = char.start
+        phase = np.full(d.num_states, -1, np.int64)
+        phase[0] = char.start
+        frontier = np.zeros(1, np.int64)
+        got = phase
+        while frontier.size:
+            r, c = rows[frontier], crows[phase[frontier]]
+            if ((r >= 0) & (c < 0)).any():
+                got = None
+                break
+            ok = r >= 0
+            tgt, ph = r[ok], c[ok]
+            new = phase[tgt] < 0
+            phase[tgt[new]] = ph[new]
+            if (phase[tgt] != ph).any():
+                got = None
+                break
+            frontier = np.unique(tgt[new])
+    cache[key] = (got, char)  # char kept alive so its id stays its own
+    return got
+
+
 class _ComputedCounter:
     """Rows computed from a count and a small automaton's state: state ``count * width + q``."""
 
@@ -676,6 +724,7 @@ class _Glushkov:
         self.follow: list[set[int]] = []
         self.instances: list[DFA | LazyDFA | CounterDFA | CountedDFA] = []
         self.inst_follow: list[set[int]] = []
+        self.inst_key_set: list[int] = []
         self.max_positions = max_positions
 
     def _new(self, label: int) -> int:
@@ -726,7 +775,7 @@ class _Glushkov:
         if node is NEVER:
             return False, _NONE, _NONE
         if isinstance(node, DfaNode):
-            return self._instance(node.dfa)
+            return self._instance(node.dfa, node.key_set)
         if isinstance(node, Graph):
             return self._graph(node)
         raise TypeError(f"unknown node {node!r}")
@@ -807,10 +856,11 @@ class _Glushkov:
                 last |= in_direct[u]
         return null_reach[g.start], frozenset(out[g.start]), frozenset(last)
 
-    def _instance(self, auto: DFA | LazyDFA | CounterDFA | CountedDFA) -> Walk:
+    def _instance(self, auto: DFA | LazyDFA | CounterDFA | CountedDFA, key_set: int = 0) -> Walk:
         j = len(self.instances)
         self.instances.append(auto)
         self.inst_follow.append(set())
+        self.inst_key_set.append(key_set)
         start = auto.start
         return auto.is_accepting(start), frozenset((GATE | (j << 32) | start,)), frozenset((INST | j,))
 
@@ -841,6 +891,7 @@ class LazyDFA:
         self.labels = g.labels
         self.follow: list[tuple[int, ...]] = [tuple(f) for f in g.follow]
         self.instances = g.instances
+        self.inst_key_set = g.inst_key_set
         self.inst_follow: list[tuple[int, ...]] = [tuple(f) for f in g.inst_follow]
         self.last_plain = frozenset(p for p in last if p < INST)
         self.last_inst = frozenset(p & _LOW for p in last if p >= INST)
@@ -852,6 +903,7 @@ class LazyDFA:
         self._label_arr: dict[int, np.ndarray] = {}
         self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
         self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
+        self._cls_bits: dict[int, list[int]] = {}  # embedded eager DFA -> symbols of each class
         self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
         cap = 64
@@ -937,11 +989,33 @@ class LazyDFA:
         got = self._code_pieces.get(code)
         if got is None:
             inst = (code >> 32) & ((1 << 28) - 1)
-            r = self.instances[inst].row(code & _LOW)[: self.n_sym]
+            auto = self.instances[inst]
             base = PAIR | (inst << 32)
-            got = tuple((int.from_bytes(np.packbits(r == v, bitorder="little").tobytes(), "little"), base | v)
-                        for v in np.unique(r[r >= 0]).tolist())
+            if type(auto) is DFA or type(auto) is StringsDFA:
+                # an eager DFA's row is its class row: OR the classes' bit sets per target
+                # (no per-target pass over the symbols)
+                bits = self._class_bits(inst, auto)
+                by: dict[int, int] = {}
+                for c, v in enumerate(auto.trans[code & _LOW].tolist()):
+                    if v >= 0 and bits[c]:
+                        by[v] = by.get(v, 0) | bits[c]
+                got = tuple((by[v], base | v) for v in sorted(by))
+            else:
+                r = auto.row(code & _LOW)[: self.n_sym]
+                got = tuple((int.from_bytes(np.packbits(r == v, bitorder="little").tobytes(), "little"), base | v)
+                            for v in np.unique(r[r >= 0]).tolist())
             self._code_pieces[code] = got
+        return got
+
+    def _class_bits(self, inst: int, auto: DFA) -> list[int]:
+        """The symbols of each class of an embedded eager DFA, as int bit sets (cached)."""
+        got = self._cls_bits.get(inst)
+        if got is None:
+            cm = auto.classmap[: self.n_sym]
+            onehot = cm[None, :] == np.arange(auto.trans.shape[1], dtype=cm.dtype)[:, None]
+            packed = np.packbits(onehot, axis=1, bitorder="little")
+            got = [int.from_bytes(row.tobytes(), "little") for row in packed]
+            self._cls_bits[inst] = got
         return got
 
     def _symbols(self, bits: int) -> np.ndarray | slice:

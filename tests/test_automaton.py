@@ -485,6 +485,37 @@ def test_open_object_keys_take_the_key_tables() -> None:
     assert closed._string_position(closed.walk(b'{"')) is None  # only the declared names: walked
 
 
+PATTERN_KEYS = {
+    "type": "object",
+    "properties": {"id": {"type": "string"}, "idle": {"type": "integer"}},
+    "patternProperties": {"^[0-9a-z_]{1,12}$": {"type": ["string", "integer"]}, "^x-": {"type": "boolean"}},
+    "additionalProperties": {"type": "null"},
+}
+
+
+def test_pattern_keys_beside_names_take_the_key_tables() -> None:
+    """Keys of an object whose patterns, declared names and other keys together allow every
+    key: each key automaton may die (a 12-character class count, a prefix pattern), but the
+    set goes on by any character, so the quote-free mask is the key tables' at the phase;
+    masks equal brute force.  A key set that leaves keys out (no additional keys) is walked."""
+    _, vocab = llama()
+    node = schema_to_node(PATTERN_KEYS, CompileOptions())
+    ta = automaton_from_node(node, vocab)
+    d = compile_dfa(node).trim()
+    sample = _llama_sample(vocab, seed=12)
+    sample_set = set(sample.tolist())
+    for prefix in (b'{"', b'{"i', b'{"id', b'{"idl', b'{"abcdefghijk', b'{"abcdefghijkl', b'{"x-', b'{"x-\\',
+                   b'{"\xc3', b'{"id": "a", "', b'{"id": "a", "q\xe2\x82'):
+        st = ta.walk(prefix)
+        assert st > 0 and ta._string_position(st) is not None, prefix
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])
+    closed = automaton_from_node(schema_to_node({**PATTERN_KEYS, "additionalProperties": False},
+                                                CompileOptions()), vocab)
+    assert closed._string_position(closed.walk(b'{"')) is None
+
+
 CHAIN = {
     "type": "object",
     "properties": {

@@ -65,6 +65,16 @@ def js_valid(schema: Any, text: str) -> bool:
     return validator(schema).is_valid(json.loads(text))
 
 
+def test_pattern_keys_are_canonical_like_every_key() -> None:
+    """Keys are written as json.dumps writes them, pattern keys too (one pattern or several):
+    an escape json.dumps would not use is refused, the canonical spelling accepted."""
+    for pats in ({"^x-": {"type": "integer"}}, {"^x-": {"type": "integer"}, "^y": {"type": "integer"}}):
+        schema = {"type": "object", "patternProperties": pats, "additionalProperties": False}
+        assert accepts(schema, '{"x-a/b": 1, "x-\\u0001": 2, "x-\\n": 3}')
+        assert not accepts(schema, '{"x-\\/": 1}') and not accepts(schema, '{"x-\\u0061": 1}')
+        assert js_valid(schema, '{"x-\\/": 1}')  # valid JSON Schema-wise: a spelling we never write
+
+
 @dataclass
 class Case:
     id: str

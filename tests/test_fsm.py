@@ -530,6 +530,25 @@ def test_strings_dfa_only_when_no_character_sequence_dies() -> None:
     assert not isinstance(strings_dfa(_known_keys_dfa(("id", "idx")), char), StringsDFA)
 
 
+def test_char_phases_of_automata_that_may_die() -> None:
+    """Phases exist where a DFA reads only what its character phase reads, dying or not; a DFA
+    reading bytes the character cannot (a non-canonical escape) or in two phases has none."""
+    from jsonmode.compiler import _key_regions
+    from jsonmode.fsm import char_phases
+    from jsonmode.regex import canonical_key_char, string_content
+
+    char = canonical_key_char()
+    (((_sel, counted),), _rest) = _key_regions(("^[a-z]{1,3}$",), ("ab",), 200_000)
+    ph = char_phases(counted, char)
+    assert ph is not None and counted.run(b"abc") >= 0 and counted.run(b"abcd") < 0  # dies after 3
+    assert all(ph[counted.run(w)] == char.start for w in (b"a", b"ab", b"abc"))
+    (((_sel, prefixed),), _rest) = _key_regions(("^x-",), (), 200_000)
+    ph = char_phases(prefixed, char)
+    assert ph is not None and ph[prefixed.run("x-é".encode()[:3])] != char.start  # mid-character
+    assert char_phases(compile_dfa(string_content("^x-", 0, None)), char) is None  # reads "\\/" too
+    assert char_phases(compile_dfa(alt(lit("ab"), lit(b"\xc3\xa9b"), lit(b"\xc3b"))), char) is None
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.binary(min_size=0, max_size=5), min_size=1, max_size=30), st.lists(st.binary(max_size=6), max_size=20))
 def test_literals_dfa_is_exactly_the_texts(texts: list[bytes], probes: list[bytes]) -> None:
