@@ -292,6 +292,7 @@ def join(items: Sequence[Node], sep: Node) -> Node:
 
 
 _ROW_CACHE_STATES = 2048  # DFAs above this many states compute rows on demand
+_NARROW = 8  # plain positions reading at most this many symbols are keyed symbol by symbol
 _BULK_MIRROR = 4096  # embedded eager DFAs up to this size get all their states at first use
 
 
@@ -1098,6 +1099,8 @@ class LazyDFA:
                 self.table[s] = self._instance_row(items[0])
                 self.expanded[s] = True
                 continue
+            if self._one_gate_row(s, items):
+                continue
             pieces = [p for c in items for p in self._pieces(c)]
             if len(pieces) <= 64:
                 # split the symbols into the atoms of the pieces' Boolean algebra (one target
@@ -1151,6 +1154,50 @@ class LazyDFA:
                     tgt[u] = self._state(tuple(sorted(set(codes.tolist()))))
             self.table[s] = tgt[inv]
             self.expanded[s] = True
+
+    def _one_gate_row(self, s: int, items: list[int]) -> bool:
+        """Row of a state inside one embedded automaton beside a few narrow plain positions
+        (a value that may end here and what may follow it: a quote, a comma, a brace).
+
+        Every symbol outside the plain labels leads to the embedded target alone, which is
+        the mirrored row (vectorised, ids cached); only the labels' few symbols are keyed
+        one by one.  False (nothing done) when the state is not of that shape.
+        """
+        gate = -1
+        plain: list[int] = []
+        for c in items:
+            if c >= INST:
+                if gate >= 0:
+                    return False
+                gate = c
+            else:
+                plain.append(c)
+        if gate < 0:
+            return False
+        extra: dict[int, list[int]] = {}
+        for c in plain:
+            lab = self.labels[c]
+            if lab.bit_count() > _NARROW:
+                return False
+            while lab:
+                low = lab & -lab
+                extra.setdefault(low.bit_length() - 1, []).append(c)
+                lab ^= low
+        if len(extra) > 2 * _NARROW:
+            return False
+        row = self._instance_row(gate)
+        inst = (gate >> 32) & ((1 << 28) - 1)
+        auto = self.instances[inst]
+        dead = 0 if isinstance(auto, LazyDFA) else -1  # (lazy ids: 0 is dead)
+        base = PAIR | (inst << 32)
+        for b, codes in extra.items():
+            v = auto.step(gate & _LOW, b)
+            if v > dead:
+                codes = [*codes, base | v]
+            row[b] = self._state((codes[0],) if len(codes) == 1 else tuple(sorted(set(codes))))
+        self.table[s] = row
+        self.expanded[s] = True
+        return True
 
     def reads(self, s: int) -> tuple[list[tuple[int, int]], list[int]]:
         """What state ``s`` reads next: (instance, its state) of each embedded automaton it

@@ -559,6 +559,25 @@ def test_literals_dfa_is_exactly_the_texts(texts: list[bytes], probes: list[byte
         assert d.matches(w) == (w in texts), w
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.text("ab;]", min_size=1, max_size=3).map(str.encode), min_size=1, max_size=12),
+       st.text("ab]", min_size=1, max_size=3).map(str.encode), st.lists(st.text("ab;]", max_size=7).map(str.encode),
+                                                                 max_size=40))
+def test_rows_inside_one_embedded_automaton_beside_narrow_positions(
+        words: list[bytes], after: bytes, probes: list[bytes]) -> None:
+    """A state inside an embedded automaton that may end there, with the few positions that
+    follow it (the keyed-symbol path), reads exactly the language (vs the reference matcher)."""
+    from jsonmode.fsm import literals_dfa
+
+    inner = DfaNode(literals_dfa(words))
+    # what follows may begin with a byte the automaton itself goes on with
+    node = seq(inner, alt(lit(after), lit(words[-1][:1]), seq(lit(b";"), inner)), lit(b"]"))
+    lazy = LazyDFA(node)
+    for w in probes + [a + b + c + d for a in words[:3] for b in (b"", *words[:2])
+                       for c in (after, words[-1][:1], b";" + words[0]) for d in (b"", b"]")]:
+        assert lazy.matches(w) == ref_matches(node, w), w
+
+
 def test_small_embedded_dfa_is_mirrored_at_once() -> None:
     """The first row inside a small eager embedded automaton creates all its states; the rows
     of those that cannot end it are filled then, and the language is unchanged."""
