@@ -32,7 +32,6 @@ from .errors import AutomatonTooLarge, TokenRejectedError
 from .fsm import (
     _LOW,
     DFA,
-    INST,
     PAIR,
     CountedDFA,
     CounterDFA,
@@ -41,6 +40,7 @@ from .fsm import (
     StringsDFA,
     char_final,
     char_phases,
+    one_gate,
     time_limit,
 )
 from .regex import canonical_key_char
@@ -769,15 +769,7 @@ class TokenAutomaton:
         for _ in range(65):
             if not 0 < q < len(lazy._succ):
                 return None
-            gate = -1
-            plain: list[int] = []
-            for c in lazy._succ[q]:
-                if c >= INST:
-                    if gate >= 0:
-                        return None
-                    gate = c
-                else:
-                    plain.append(c)
+            gate, plain = one_gate(lazy._succ[q])
             if gate < 0:
                 return None
             inst, inner = (gate >> 32) & ((1 << 28) - 1), gate & _LOW

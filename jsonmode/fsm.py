@@ -442,10 +442,22 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     Checked state by state (breadth first, vectorised): the bytes a state can read are
     exactly those its phase of ``char`` can read, and every state has one phase.
     """
-    f = char_final(char)
-    if f is None or d.num_states > max_states:
+    if d.num_states > max_states:
         return d
     d = d.trim()
+    phase = _phases(d, char, exact=True)
+    if phase is None:
+        return d
+    return StringsDFA(d.trans, d.accept, d.classmap, char=char, phase=phase)
+
+
+def _phases(d: DFA, char: DFA, *, exact: bool) -> np.ndarray | None:
+    """Breadth-first phase of each state of ``d`` over ``char`` (vectorised), or None where a
+    state would have two, or reads a byte its phase cannot (``exact``: or cannot read one
+    its phase can)."""
+    f = char_final(char)
+    if f is None:
+        return None
     n = max(d.num_symbols, char.num_symbols)
     rows = np.full((d.num_states, n), -1, np.int64)
     rows[:, : d.num_symbols] = d.row(slice(None))
@@ -457,16 +469,16 @@ def strings_dfa(d: DFA, char: DFA, max_states: int = 50_000) -> DFA:
     frontier = np.zeros(1, np.int64)
     while frontier.size:
         r, c = rows[frontier], crows[phase[frontier]]
-        if ((r >= 0) != (c >= 0)).any():
-            return d
+        if (((r >= 0) != (c >= 0)) if exact else ((r >= 0) & (c < 0))).any():
+            return None
         ok = r >= 0
         tgt, ph = r[ok], c[ok]
         new = phase[tgt] < 0
         phase[tgt[new]] = ph[new]
         if (phase[tgt] != ph).any():
-            return d
+            return None
         frontier = np.unique(tgt[new])
-    return StringsDFA(d.trans, d.accept, d.classmap, char=char, phase=phase)
+    return phase
 
 
 def char_phases(d: DFA, char: DFA) -> np.ndarray | None:
@@ -480,32 +492,7 @@ def char_phases(d: DFA, char: DFA) -> np.ndarray | None:
     key = id(char)
     if key in cache:
         return cache[key][0]
-    got = None
-    f = char_final(char)
-    if f is not None and d.num_states <= 20_000:
-        n = max(d.num_symbols, char.num_symbols)
-        rows = np.full((d.num_states, n), -1, np.int64)
-        rows[:, : d.num_symbols] = d.row(slice(None))
-        crows = np.full((char.num_states, n), -1, np.int64)
-        crows[:, : char.num_symbols] = char.row(slice(None))
-        crows[crows == f] = char.start
-        phase = np.full(d.num_states, -1, np.int64)
-        phase[0] = char.start
-        frontier = np.zeros(1, np.int64)
-        got = phase
-        while frontier.size:
-            r, c = rows[frontier], crows[phase[frontier]]
-            if ((r >= 0) & (c < 0)).any():
-                got = None
-                break
-            ok = r >= 0
-            tgt, ph = r[ok], c[ok]
-            new = phase[tgt] < 0
-            phase[tgt[new]] = ph[new]
-            if (phase[tgt] != ph).any():
-                got = None
-                break
-            frontier = np.unique(tgt[new])
+    got = _phases(d, char, exact=False) if d.num_states <= 20_000 else None
     cache[key] = (got, char)  # char kept alive so its id stays its own
     return got
 
@@ -866,6 +853,21 @@ class _Glushkov:
         return auto.is_accepting(start), frozenset((GATE | (j << 32) | start,)), frozenset((INST | j,))
 
 
+def one_gate(items: Iterable[int]) -> tuple[int, list[int]]:
+    """(the one embedded-automaton item, the plain positions) of a state's successor items;
+    the gate is -1 when there is none or more than one."""
+    gate = -1
+    plain: list[int] = []
+    for c in items:
+        if c >= INST:
+            if gate >= 0:
+                return -1, plain
+            gate = c
+        else:
+            plain.append(c)
+    return gate, plain
+
+
 class LazyDFA:
     """Subset construction on demand, over raw symbols.
 
@@ -1163,15 +1165,7 @@ class LazyDFA:
         the mirrored row (vectorised, ids cached); only the labels' few symbols are keyed
         one by one.  False (nothing done) when the state is not of that shape.
         """
-        gate = -1
-        plain: list[int] = []
-        for c in items:
-            if c >= INST:
-                if gate >= 0:
-                    return False
-                gate = c
-            else:
-                plain.append(c)
+        gate, plain = one_gate(items)
         if gate < 0:
             return False
         extra: dict[int, list[int]] = {}

@@ -176,6 +176,14 @@ def _llama_sample(vocab: Vocabulary, n: int = 3000, seed: int = 0) -> np.ndarray
     return np.array(sorted(pick))
 
 
+def _llama_case(schema: Any, seed: int) -> tuple[Vocabulary, TokenAutomaton, DFA, np.ndarray, set[int]]:
+    """``schema`` over the Llama vocabulary, lazily and as an eager DFA, and a vocabulary sample."""
+    _, vocab = llama()
+    node = schema_to_node(schema, CompileOptions())
+    sample = _llama_sample(vocab, seed=seed)
+    return vocab, automaton_from_node(node, vocab), compile_dfa(node).trim(), sample, set(sample.tolist())
+
+
 @pytest.mark.parametrize("name", ["mixed", "person"])
 def test_masks_equal_brute_force_llama_sample(name: str) -> None:
     """128k vocabulary: the bulk paths (free-string interiors, counters) against a plain loop on a sample."""
@@ -207,12 +215,7 @@ OPEN = {
 
 def test_masks_equal_brute_force_llama_open_object() -> None:
     """Key starts of an open object (declared names branch off a plain string) and long counters."""
-    _, vocab = llama()
-    node = schema_to_node(OPEN, CompileOptions())
-    ta = automaton_from_node(node, vocab)
-    d = compile_dfa(node).trim()
-    sample = _llama_sample(vocab, seed=3)
-    sample_set = set(sample.tolist())
+    vocab, ta, d, sample, sample_set = _llama_case(OPEN, seed=3)
     probes = [b'{"', b'{"alpha": "x", "', b'{"alpha": "abc', b'{"zeta', b'{"z', b'{"beta": 1, "', b'{"al',
               b'{"alpha": "', b'{"q": "', rb'{"q": "\u00e9', rb'{"alpha": "\u00e9\u00e9',
               # inside keys (the key automaton's phases): mid-escape, mid-UTF-8, after a declared name
@@ -498,12 +501,7 @@ def test_pattern_keys_beside_names_take_the_key_tables() -> None:
     key: each key automaton may die (a 12-character class count, a prefix pattern), but the
     set goes on by any character, so the quote-free mask is the key tables' at the phase;
     masks equal brute force.  A key set that leaves keys out (no additional keys) is walked."""
-    _, vocab = llama()
-    node = schema_to_node(PATTERN_KEYS, CompileOptions())
-    ta = automaton_from_node(node, vocab)
-    d = compile_dfa(node).trim()
-    sample = _llama_sample(vocab, seed=12)
-    sample_set = set(sample.tolist())
+    vocab, ta, d, sample, sample_set = _llama_case(PATTERN_KEYS, seed=12)
     for prefix in (b'{"', b'{"i', b'{"id', b'{"idl', b'{"abcdefghijk', b'{"abcdefghijkl', b'{"x-', b'{"x-\\',
                    b'{"\xc3', b'{"id": "a", "', b'{"id": "a", "q\xe2\x82'):
         st = ta.walk(prefix)
@@ -533,20 +531,12 @@ CHAIN = {
 }
 
 
-def _chain_case(seed: int) -> tuple[Vocabulary, TokenAutomaton, DFA, np.ndarray, set[int]]:
-    """CHAIN over the Llama vocabulary, lazily and as an eager DFA, and a vocabulary sample."""
-    _, vocab = llama()
-    node = schema_to_node(CHAIN, CompileOptions())
-    sample = _llama_sample(vocab, seed=seed)
-    return vocab, automaton_from_node(node, vocab), compile_dfa(node).trim(), sample, set(sample.tolist())
-
-
 def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
     the string's context (text before the closing quote counted in tables, the rest read once
     from the state after the quote), not from walking them: right below minLength, at the
     end of the room, mid-escape, mid-UTF-8, in free strings."""
-    vocab, ta, d, sample, sample_set = _chain_case(seed=9)
+    vocab, ta, d, sample, sample_set = _llama_case(CHAIN, seed=9)
     used: list[bool] = []
     real = TokenAutomaton._string_quotes
 
@@ -574,7 +564,7 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
 def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A trie walk does not descend below a quote that opens a string: the tokens there (`` "ab``,
     ``["x", "y``, ``""}``) take what follows their first quote from the string's tables."""
-    vocab, ta, d, sample, sample_set = _chain_case(seed=10)
+    vocab, ta, d, sample, sample_set = _llama_case(CHAIN, seed=10)
     settled: list[int] = []
     real = TokenAutomaton._settle_stops
 
