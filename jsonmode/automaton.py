@@ -85,7 +85,9 @@ class _TokenTables:
     # phase of a character DFA (-1 = dies), and the packed "starts at most r" masks made from them
     char_costs: dict[tuple[bytes, int], np.ndarray] = field(default_factory=dict)
     counter_words: dict[tuple[bytes, int, int], np.ndarray] = field(default_factory=dict)
-    counter_order: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # per (character DFA, phase): the unbounded mask, its tokens by characters started (most
+    # first) and minus those counts, so a room's mask is the unbounded one less a prefix
+    room_tables: dict[tuple[bytes, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # the same for the tokens with a quote: (characters started before the closing quote, index
     # of that quote) per (character DFA, phase), over ``quote_ids``
     quote_costs: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
@@ -267,16 +269,14 @@ def _room_tables(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
     """(packed quote-free tokens alive from ``phase`` of ``char``, those token ids by characters
     started, most first, and minus those counts): the unbounded string mask and what a room
     takes off it."""
-    full = t.counter_words.get((ckey, phase, -1))
-    if full is None:
+    got = t.room_tables.get((ckey, phase))
+    if got is None:
         cost = _char_costs(t, char, ckey, phase)
         alive = np.flatnonzero(cost >= 0)
         order = alive[np.argsort(-cost[alive], kind="stable")]
-        t.counter_order[(ckey, phase)] = (order.astype(np.int64), -cost[order].astype(np.int64))
-        full = _pack(alive, width)
-        t.counter_words[(ckey, phase, -1)] = full
-    order, neg = t.counter_order[(ckey, phase)]
-    return full, order, neg
+        got = (_pack(alive, width), order.astype(np.int64), -cost[order].astype(np.int64))
+        t.room_tables[(ckey, phase)] = got
+    return got
 
 
 def _small_room(t: _TokenTables, char: DFA, ckey: bytes, phase: int, room: int, width: int) -> np.ndarray:

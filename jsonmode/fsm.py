@@ -853,6 +853,11 @@ class _Glushkov:
         return auto.is_accepting(start), frozenset((GATE | (j << 32) | start,)), frozenset((INST | j,))
 
 
+def _item_key(codes: list[int]) -> tuple[int, ...]:
+    """The state key of a target's item codes: sorted, without repeats."""
+    return (codes[0],) if len(codes) == 1 else tuple(sorted(set(codes)))
+
+
 def one_gate(items: Iterable[int]) -> tuple[int, list[int]]:
     """(the one embedded-automaton item, the plain positions) of a state's successor items;
     the gate is -1 when there is none or more than one."""
@@ -1125,8 +1130,7 @@ class LazyDFA:
                     atoms = nxt
                 row = np.zeros(self.n_sym, np.int32)
                 for bits, codes in atoms:
-                    key = (codes[0],) if len(codes) == 1 else tuple(sorted(set(codes)))
-                    row[self._symbols(bits)] = self._state(key)
+                    row[self._symbols(bits)] = self._state(_item_key(codes))
                 self.table[s] = row
                 self.expanded[s] = True
                 continue
@@ -1188,7 +1192,7 @@ class LazyDFA:
             v = auto.step(gate & _LOW, b)
             if v > dead:
                 codes = [*codes, base | v]
-            row[b] = self._state((codes[0],) if len(codes) == 1 else tuple(sorted(set(codes))))
+            row[b] = self._state(_item_key(codes))
         self.table[s] = row
         self.expanded[s] = True
         return True

@@ -588,14 +588,9 @@ def test_search_pattern_with_length_takes_the_string_tables() -> None:
     """A search pattern with a long maxLength is counted over the pattern's automaton: inside it
     the quote-free tokens come from the string tables; masks equal brute force before, during and
     after the pattern's match, and near the end of the room."""
-    _, vocab = llama()
     schema = {"type": "object", "properties": {"t": {"type": "string", "pattern": "[a-z]+", "maxLength": 30},
                                                "n": {"type": "integer"}}, "additionalProperties": False}
-    node = schema_to_node(schema, CompileOptions())
-    ta = automaton_from_node(node, vocab)
-    d = compile_dfa(schema_to_node(schema, CompileOptions())).trim()
-    sample = _llama_sample(vocab, seed=11)
-    sample_set = set(sample.tolist())
+    vocab, ta, d, sample, sample_set = _llama_case(schema, seed=11)
     for prefix in (b'{"t": "', b'{"t": "12', b'{"t": "12ab', b'{"t": "12ab-', b'{"t": "' + b"x" * 27,
                    b'{"t": "\\', b'{"t": "\xc3'):
         st = ta.walk(prefix)
