@@ -30,7 +30,6 @@ import numpy as np
 from . import tokentrie
 from .errors import AutomatonTooLarge, TokenRejectedError
 from .fsm import (
-    _LOW,
     DFA,
     PAIR,
     CountedDFA,
@@ -40,7 +39,7 @@ from .fsm import (
     StringsDFA,
     char_final,
     char_phases,
-    one_gate,
+    lockstep_gates,
     time_limit,
 )
 from .regex import canonical_key_char
@@ -754,37 +753,39 @@ class TokenAutomaton:
             leaf = got
         return leaf
 
-    def _string_chain(self, s: int) -> tuple[list[tuple[LazyDFA, int]], list[bool], Any, int] | None:
-        """The embedded automata ``s`` sits in, one per level down to a string's characters.
+    def _string_chain(self, s: int) -> tuple[list[tuple[LazyDFA, tuple[int, ...]]], list[bool], Any, int] | None:
+        """The embedded automata ``s`` sits in, one level each down to a string's characters.
 
-        Returns (``(automaton, instance)`` per level, whether that instance's inner state
+        Returns (``(automaton, instances)`` per level, whether that level's inner state
         accepts, the leaf automaton, its state), or None unless every level reads next in
-        exactly one embedded automaton and, besides it, only in what follows that automaton
-        when it may end there: a plain chain, whose state after the closing quote does not
-        depend on where in the string the quote comes.
+        one embedded automaton and, besides it, only in what follows that automaton when it
+        may end there: a plain chain, whose state after the closing quote does not depend on
+        where in the string the quote comes.  Several instances of one automaton at one inner
+        state (the same property in two ``anyOf`` branches) move in lockstep: they are one
+        level, and what follows each of them is what follows the level.
         """
-        chain: list[tuple[LazyDFA, int]] = []
+        chain: list[tuple[LazyDFA, tuple[int, ...]]] = []
         flags: list[bool] = []
         lazy, q = self.lazy, s
         for _ in range(65):
             if not 0 < q < len(lazy._succ):
                 return None
-            gate, plain = one_gate(lazy._succ[q])
-            if gate < 0:
+            got = lockstep_gates(lazy, lazy._succ[q])
+            if got is None:
                 return None
-            inst, inner = (gate >> 32) & ((1 << 28) - 1), gate & _LOW
-            auto = lazy.instances[inst]
+            insts, inner, plain = got
+            auto = lazy.instances[insts[0]]
             acc = auto.is_accepting(inner)
-            if plain and (not acc or sorted(plain) != sorted(lazy.inst_follow[inst])):
+            if plain and (not acc or sorted(plain) != sorted({c for i in insts for c in lazy.inst_follow[i]})):
                 return None
-            chain.append((lazy, inst))
+            chain.append((lazy, insts))
             flags.append(acc)
             if not isinstance(auto, LazyDFA):
                 return chain, flags, auto, inner
             lazy, q = auto, inner
         return None
 
-    def _post_quote(self, chain: list[tuple[LazyDFA, int]], flags: Sequence[bool]) -> int:
+    def _post_quote(self, chain: list[tuple[LazyDFA, tuple[int, ...]]], flags: Sequence[bool]) -> int:
         """State after the closing quote of a string in ``chain`` (0: no closing quote there).
 
         Built level by level as the subset construction would: at the leaf, the quote
@@ -795,18 +796,18 @@ class TokenAutomaton:
         w = self._post_quote_ids.get(key)
         if w is not None:
             return w
-        lazy, inst = chain[-1]
-        fol = lazy.inst_follow[inst]
+        lazy, insts = chain[-1]
+        fol = {c for i in insts for c in lazy.inst_follow[i]}
         w = 0
-        if fol and lazy.follow_only(inst, 0x22):
+        if fol and all(lazy.follow_only(i, 0x22) for i in insts):
             w = lazy._state(tuple(sorted(fol)))
-            for (lz, i), f in zip(reversed(chain[:-1]), reversed(flags[:-1]), strict=True):
-                codes = {PAIR | (i << 32) | w}
+            for (lz, ii), f in zip(reversed(chain[:-1]), reversed(flags[:-1]), strict=True):
+                codes = {PAIR | (i << 32) | w for i in ii}
                 if f:
-                    if not lz.follow_only(i, 0x22):
+                    if not all(lz.follow_only(i, 0x22) for i in ii):
                         w = 0
                         break
-                    codes.update(lz.inst_follow[i])
+                    codes.update(c for i in ii for c in lz.inst_follow[i])
                 w = lz._state(tuple(sorted(codes)))
         self._post_quote_ids[key] = w
         return w
@@ -892,7 +893,7 @@ class TokenAutomaton:
                 tokentrie.set_bits(out, qi[p])
         return True
 
-    def _quote_context(self, chain: list[tuple[LazyDFA, int]], char: DFA, phase: int,
+    def _quote_context(self, chain: list[tuple[LazyDFA, tuple[int, ...]]], char: DFA, phase: int,
                        after_first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
         """(tokens that close the string after at least one byte, by characters added; their
         counts; tokens that stay inside, by characters; their counts), as indices into
@@ -909,11 +910,11 @@ class TokenAutomaton:
             static: list[bool] = []
             acc = True
             plain = True
-            for lz, i in reversed(chain):
+            for lz, ii in reversed(chain):
                 static.append(acc)
-                if acc and not lz.follow_only(i, 0x22):
+                if acc and not all(lz.follow_only(i, 0x22) for i in ii):
                     plain = False
-                acc = acc and i in lz.last_inst
+                acc = acc and any(i in lz.last_inst for i in ii)
             if plain:
                 static.reverse()
                 ckey = key[1]

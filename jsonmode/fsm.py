@@ -873,6 +873,30 @@ def one_gate(items: Iterable[int]) -> tuple[int, list[int]]:
     return gate, plain
 
 
+def lockstep_gates(lazy: LazyDFA, items: Iterable[int]) -> tuple[tuple[int, ...], int, list[int]] | None:
+    """(instances, their inner state, the plain positions) of a state's successor items that
+    read in one embedded automaton: one instance, or several instances of one automaton at
+    one inner state (the same property in two ``anyOf`` branches), which move in lockstep.
+    None when there is no such item or the items go different ways."""
+    insts: list[int] = []
+    inner = -1
+    auto = None
+    plain: list[int] = []
+    for c in items:
+        if c >= INST:
+            i = (c >> 32) & ((1 << 28) - 1)
+            if auto is None:
+                auto, inner = lazy.instances[i], c & _LOW
+            elif lazy.instances[i] is not auto or c & _LOW != inner:
+                return None
+            insts.append(i)
+        else:
+            plain.append(c)
+    if auto is None:
+        return None
+    return tuple(sorted(insts)), inner, plain
+
+
 class LazyDFA:
     """Subset construction on demand, over raw symbols.
 

@@ -561,6 +561,46 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
         assert got == want, (prefix, sorted(got ^ want)[:10])
 
 
+LOCKSTEP = {
+    "type": "object",
+    "properties": {
+        "p": {"type": "object", "properties": {"s": {"type": "string", "maxLength": 40}, "t": {"type": "string"},
+                                              "n": {"type": "integer"}},
+              "additionalProperties": False},
+        "q": {"type": "integer"},
+    },
+    "anyOf": [{"required": ["p"]}, {"required": ["q"]}],
+    "additionalProperties": False,
+}
+
+
+def test_lockstep_strings_take_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same property in two ``anyOf`` branches is two instances of one automaton moving in
+    lockstep: inside its strings the tokens with a quote still come from the string's context
+    (the state after the closing quote holds both branches), not from walking them; masks
+    equal brute force at the start, mid-string, at the end of the room, mid-escape, mid-UTF-8."""
+    vocab, ta, d, sample, sample_set = _llama_case(LOCKSTEP, seed=13)
+    used: list[bool] = []
+    real = TokenAutomaton._string_quotes
+
+    def spy(self: TokenAutomaton, s: int, out: np.ndarray) -> bool:
+        got = real(self, s, out)
+        used.append(got)
+        return got
+
+    monkeypatch.setattr(TokenAutomaton, "_string_quotes", spy)
+    assert len(ta.lazy.reads(ta.walk(b'{"p": {"s": "ab'))[0]) == 2, "the property is in both branches"
+    for prefix in (b'{"p": {"s": "', b'{"p": {"s": "ab', b'{"p": {"s": "' + b"x" * 38, b'{"p": {"s": "' + b"x" * 39,
+                   b'{"p": {"s": "a\\', b'{"p": {"s": "a\xc3', b'{"p": {"s": "ab", "t": "xyz', b'{"p": {"t": "x\\u00'):
+        st = ta.walk(prefix)
+        assert st > 0 and ta._string_position(st) is not None, prefix
+        used.clear()
+        got = set(ta.allowed_tokens(st).tolist()) & sample_set
+        assert used == [True], prefix
+        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
+        assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
 def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A trie walk does not descend below a quote that opens a string: the tokens there (`` "ab``,
     ``["x", "y``, ``""}``) take what follows their first quote from the string's tables."""
