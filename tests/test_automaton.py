@@ -531,12 +531,11 @@ CHAIN = {
 }
 
 
-def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
-    the string's context (text before the closing quote counted in tables, the rest read once
-    from the state after the quote), not from walking them: right below minLength, at the
-    end of the room, mid-escape, mid-UTF-8, in free strings."""
-    vocab, ta, d, sample, sample_set = _llama_case(CHAIN, seed=9)
+def _quotes_from_context(monkeypatch: pytest.MonkeyPatch, schema: Any, seed: int,
+                         prefixes: list[bytes]) -> TokenAutomaton:
+    """At each prefix (inside a string): the tokens with a quote come from the string's context
+    (``_string_quotes`` answers True) and the mask equals brute force on a Llama sample."""
+    vocab, ta, d, sample, sample_set = _llama_case(schema, seed=seed)
     used: list[bool] = []
     real = TokenAutomaton._string_quotes
 
@@ -546,11 +545,6 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
         return got
 
     monkeypatch.setattr(TokenAutomaton, "_string_quotes", spy)
-    prefixes = [b'{"a": {"name": "', b'{"a": {"name": "a', b'{"a": {"name": "ab', b'{"a": {"name": "abc',
-                b'{"a": {"name": "abcdefghijklmnop', b'{"a": {"name": "abcdefghijklmnopqrst', b'{"a": {"name": "ab\\',
-                b'{"a": {"name": "ab\\u00', b'{"a": {"name": "ab\xc3', b'{"a": {"name": "abc", "n": 1}, "b": ["xy',
-                b'{"a": {"name": "abc"}, "b": ["xyz", "', b'{"a": {"name": "abc"}, "c": "', b'{"a": {"name": "abc"}, "c": "x\\',
-                b'{"a": {"name": "abc"}, "c": "x\xe2\x82']
     for prefix in prefixes:
         st = ta.walk(prefix)
         assert st > 0 and ta._string_position(st) is not None, prefix
@@ -559,6 +553,20 @@ def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -
         assert used == [True], prefix
         want = brute_force_allowed(d, d.run(prefix), vocab, sample)
         assert got == want, (prefix, sorted(got ^ want)[:10])
+    return ta
+
+
+def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
+    the string's context (text before the closing quote counted in tables, the rest read once
+    from the state after the quote), not from walking them: right below minLength, at the
+    end of the room, mid-escape, mid-UTF-8, in free strings."""
+    prefixes = [b'{"a": {"name": "', b'{"a": {"name": "a', b'{"a": {"name": "ab', b'{"a": {"name": "abc',
+                b'{"a": {"name": "abcdefghijklmnop', b'{"a": {"name": "abcdefghijklmnopqrst', b'{"a": {"name": "ab\\',
+                b'{"a": {"name": "ab\\u00', b'{"a": {"name": "ab\xc3', b'{"a": {"name": "abc", "n": 1}, "b": ["xy',
+                b'{"a": {"name": "abc"}, "b": ["xyz", "', b'{"a": {"name": "abc"}, "c": "', b'{"a": {"name": "abc"}, "c": "x\\',
+                b'{"a": {"name": "abc"}, "c": "x\xe2\x82']
+    _quotes_from_context(monkeypatch, CHAIN, 9, prefixes)
 
 
 LOCKSTEP = {
@@ -579,26 +587,10 @@ def test_lockstep_strings_take_quote_tokens_from_the_context(monkeypatch: pytest
     lockstep: inside its strings the tokens with a quote still come from the string's context
     (the state after the closing quote holds both branches), not from walking them; masks
     equal brute force at the start, mid-string, at the end of the room, mid-escape, mid-UTF-8."""
-    vocab, ta, d, sample, sample_set = _llama_case(LOCKSTEP, seed=13)
-    used: list[bool] = []
-    real = TokenAutomaton._string_quotes
-
-    def spy(self: TokenAutomaton, s: int, out: np.ndarray) -> bool:
-        got = real(self, s, out)
-        used.append(got)
-        return got
-
-    monkeypatch.setattr(TokenAutomaton, "_string_quotes", spy)
+    prefixes = [b'{"p": {"s": "', b'{"p": {"s": "ab', b'{"p": {"s": "' + b"x" * 38, b'{"p": {"s": "' + b"x" * 39,
+                b'{"p": {"s": "a\\', b'{"p": {"s": "a\xc3', b'{"p": {"s": "ab", "t": "xyz', b'{"p": {"t": "x\\u00']
+    ta = _quotes_from_context(monkeypatch, LOCKSTEP, 13, prefixes)
     assert len(ta.lazy.reads(ta.walk(b'{"p": {"s": "ab'))[0]) == 2, "the property is in both branches"
-    for prefix in (b'{"p": {"s": "', b'{"p": {"s": "ab', b'{"p": {"s": "' + b"x" * 38, b'{"p": {"s": "' + b"x" * 39,
-                   b'{"p": {"s": "a\\', b'{"p": {"s": "a\xc3', b'{"p": {"s": "ab", "t": "xyz', b'{"p": {"t": "x\\u00'):
-        st = ta.walk(prefix)
-        assert st > 0 and ta._string_position(st) is not None, prefix
-        used.clear()
-        got = set(ta.allowed_tokens(st).tolist()) & sample_set
-        assert used == [True], prefix
-        want = brute_force_allowed(d, d.run(prefix), vocab, sample)
-        assert got == want, (prefix, sorted(got ^ want)[:10])
 
 
 def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
