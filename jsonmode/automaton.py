@@ -776,7 +776,7 @@ class TokenAutomaton:
             insts, inner, plain = got
             auto = lazy.instances[insts[0]]
             acc = auto.is_accepting(inner)
-            if plain and (not acc or sorted(plain) != sorted({c for i in insts for c in lazy.inst_follow[i]})):
+            if plain and (not acc or sorted(plain) != sorted(lazy.follow_of(insts))):
                 return None
             chain.append((lazy, insts))
             flags.append(acc)
@@ -797,7 +797,7 @@ class TokenAutomaton:
         if w is not None:
             return w
         lazy, insts = chain[-1]
-        fol = {c for i in insts for c in lazy.inst_follow[i]}
+        fol = lazy.follow_of(insts)
         w = 0
         if fol and all(lazy.follow_only(i, 0x22) for i in insts):
             w = lazy._state(tuple(sorted(fol)))
@@ -807,7 +807,7 @@ class TokenAutomaton:
                     if not all(lz.follow_only(i, 0x22) for i in ii):
                         w = 0
                         break
-                    codes.update(c for i in ii for c in lz.inst_follow[i])
+                    codes.update(lz.follow_of(ii))
                 w = lz._state(tuple(sorted(codes)))
         self._post_quote_ids[key] = w
         return w

@@ -1234,6 +1234,10 @@ class LazyDFA:
                     labels.append(self.labels[c])
         return gates, labels
 
+    def follow_of(self, insts: Iterable[int]) -> set[int]:
+        """What may come right after any of the embedded automata ``insts`` (a lockstep level)."""
+        return {c for i in insts for c in self.inst_follow[i]}
+
     def follow_only(self, inst: int, symbol: int) -> bool:
         """Whatever may come right after embedded automaton ``inst`` starts with ``symbol`` only."""
         return all(c < INST and self.labels[c] == 1 << symbol for c in self.inst_follow[inst])
