@@ -91,6 +91,8 @@ class _TokenTables:
     # of that quote) per (character DFA, phase), over ``quote_ids``
     quote_costs: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
+    # what of those a string context needs whatever follows it (see ``_quote_orders``)
+    quote_orders: dict[tuple[bytes, int, bool], tuple[np.ndarray, ...]] = field(default_factory=dict)
 
 
 def _mode(values: np.ndarray) -> int | None:
@@ -189,8 +191,8 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
                     while neg.searchsorted(np.int64(-room), side="left") > _CLEAR_LIMIT:
                         _small_room(tables, char, ckey, phase, room, width)  # the rooms of short strings
                         room += 1
-                    _quote_costs(tables, char, ckey, phase)
-                    _quote_costs(tables, char, ckey, phase, True)
+                    _quote_orders(tables, char, ckey, phase, False)
+                    _quote_orders(tables, char, ckey, phase, True)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -340,6 +342,34 @@ def _quote_costs(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
     close = np.where(rel >= 0, rel + j0, -1)
     got = (k, close, rel)
     t.quote_costs[(ckey, phase, after_first)] = got
+    return got
+
+
+def _quote_orders(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
+                  after_first: bool) -> tuple[np.ndarray, ...]:
+    """The parts of a string context's quote tables that do not depend on what follows the
+    string (cached per vocabulary, so a new context only walks what follows its closing quote).
+
+    Over ``t.quote_ids``: the tokens that stay inside, by characters added (stable), and those
+    counts; the tokens that close the string after at least one byte, in the same order, and
+    those counts; and, for the suffix walk, the tokens that close it at all with where their
+    text after the quote starts and how long it is.
+    """
+    key = (ckey, phase, after_first)
+    got = t.quote_orders.get(key)
+    if got is None:
+        k, close, rel = _quote_costs(t, char, ckey, phase, after_first)
+        assert t.quote_ids is not None
+        inside = np.flatnonzero((k >= 0) & (rel < 0))
+        inside = inside[np.argsort(k[inside], kind="stable")]
+        shut = np.flatnonzero((rel > 0) & (k >= 0))
+        shut = shut[np.argsort(k[shut], kind="stable")]
+        qi = t.quote_ids
+        walk = np.flatnonzero(close >= 0).astype(np.int64)
+        offs = t.offsets[qi] + close + 1
+        lens = (t.lengths[qi] - close - 1).astype(np.int32)
+        got = (inside, k[inside].astype(np.int64), shut, k[shut].astype(np.int64), walk, offs, lens)
+        t.quote_orders[key] = got
     return got
 
 
@@ -812,17 +842,17 @@ class TokenAutomaton:
         self._post_quote_ids[key] = w
         return w
 
-    def _quote_suffix(self, q: int, ckey: bytes, phase: int, close: np.ndarray, after_first: bool) -> np.ndarray:
-        """Over ``quote_ids``: the part after the closing quote (at ``close``) survives from ``q``."""
+    def _quote_suffix(self, q: int, char: DFA, ckey: bytes, phase: int, after_first: bool) -> np.ndarray:
+        """Over ``quote_ids``: the part after the closing quote survives from ``q``."""
         key = (q, ckey, phase, after_first)
         ok = self._suffix_ok.get(key)
         if ok is None:
             t = self.tables
             qi = t.quote_ids
             assert qi is not None
-            ids = np.flatnonzero(close >= 0).astype(np.int64) if q else np.zeros(0, np.int64)
-            offs = t.offsets[qi] + close + 1
-            lens = (t.lengths[qi] - close - 1).astype(np.int32)
+            ids, offs, lens = _quote_orders(t, char, ckey, phase, after_first)[4:]
+            if not q:
+                ids = ids[:0]
             bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
             lazy = self.lazy
             pos = 0
@@ -874,8 +904,8 @@ class TokenAutomaton:
                 key = (here, ckey, phase, after_first)
                 now = self._close_here.get(key)
                 if now is None:
-                    _, close, rel = _quote_costs(self.tables, char, ckey, phase, after_first)
-                    now = np.flatnonzero(self._quote_suffix(here, ckey, phase, close, after_first) & (rel == 0))
+                    rel = _quote_costs(self.tables, char, ckey, phase, after_first)[2]
+                    now = np.flatnonzero(self._quote_suffix(here, char, ckey, phase, after_first) & (rel == 0))
                     self._close_here[key] = now
                 parts.append(now)
         return parts
@@ -918,16 +948,14 @@ class TokenAutomaton:
             if plain:
                 static.reverse()
                 ckey = key[1]
-                k, close, rel = _quote_costs(self.tables, char, ckey, phase, after_first)
+                inside, in_k, shut, shut_k = _quote_orders(self.tables, char, ckey, phase, after_first)[:4]
                 after = self._post_quote(chain, static)
-                inside = np.flatnonzero((k >= 0) & (rel < 0))
-                inside = inside[np.argsort(k[inside], kind="stable")]
-                shut = np.zeros(0, np.int64)
-                if after:
-                    ok = self._quote_suffix(after, ckey, phase, close, after_first)
-                    shut = np.flatnonzero(ok & (rel > 0) & (k >= 0))
-                    shut = shut[np.argsort(k[shut], kind="stable")]
-                ctx = (shut, k[shut].astype(np.int64), inside, k[inside].astype(np.int64))
+                if after:  # the closing tokens whose rest survives, still in order of characters
+                    keep = self._quote_suffix(after, char, ckey, phase, after_first)[shut]
+                    shut, shut_k = shut[keep], shut_k[keep]
+                else:
+                    shut, shut_k = shut[:0], shut_k[:0]
+                ctx = (shut, shut_k, inside, in_k)
         self._quote_ctx[key] = ctx
         return ctx
 

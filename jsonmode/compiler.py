@@ -174,6 +174,22 @@ _ANY_LOCK = threading.RLock()
 _KEY_SETS = itertools.count(1)  # ids of complete additional-key sets (fsm.DfaNode.key_set)
 
 
+def _ref_uses(root: JsonSchema) -> dict[str, int]:
+    """How many times each ``$ref`` string occurs in the document (iteratively: schemas nest deep)."""
+    uses: dict[str, int] = {}
+    todo: list[Any] = [root]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            ref = v.get("$ref")
+            if isinstance(ref, str):
+                uses[ref] = uses.get(ref, 0) + 1
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return uses
+
+
 class _Ctx:
     def __init__(self, root: JsonSchema, opts: CompileOptions) -> None:
         self.root = root
@@ -182,6 +198,7 @@ class _Ctx:
         self.ref_depth: dict[str, int] = {}
         self.truncated = False
         self._ref_cache: dict[tuple[str, tuple[tuple[str, int], ...]], Node] = {}
+        self.ref_uses = _ref_uses(root)
         ws = opts.whitespace
         if ws == "default":
             self.item_sep, self.key_sep = lit(", "), lit(": ")
@@ -303,7 +320,11 @@ class _Ctx:
             trunc = self.truncated
             self.truncated = False
             node = self.node(target, tptr)
-            if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
+            if self.ref_uses.get(ref, 0) > 1 and node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
+                # shared (or recursive): one lazy automaton embedded wherever it is used.  A
+                # definition referenced once is inlined instead: its positions join the user's,
+                # so its states are plain ones, not mirrors of a nested automaton (one level of
+                # subset construction per state instead of one per nesting level)
                 node = self.lazy_node(node)
             if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
                 self._ref_cache[key] = node

@@ -658,6 +658,25 @@ def test_issue_pointer_inside_ref_target_is_a_json_pointer() -> None:
     assert [i.pointer for i in ei.value.issues] == ["/$defs/D/unevaluatedProperties"]
 
 
+def _embedded_lazies(node: Any) -> int:
+    """Distinct nested lazy automata a compiled language embeds (each a level of subset construction)."""
+    return len({id(a) for a in LazyDFA(node).instances if isinstance(a, LazyDFA)})
+
+
+def test_a_definition_used_once_is_inlined_a_shared_one_embedded() -> None:
+    point = {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "integer"}},
+             "required": ["x", "y"], "additionalProperties": False}
+    once = {"$defs": {"P": point}, "type": "object", "properties": {"a": {"$ref": "#/$defs/P"}},
+            "required": ["a"], "additionalProperties": False}
+    twice = {**once, "properties": {"a": {"$ref": "#/$defs/P"}, "b": {"$ref": "#/$defs/P"}}}
+    assert _embedded_lazies(schema_to_node(once)) == 0
+    assert _embedded_lazies(schema_to_node(twice)) == 1
+    assert LazyDFA(schema_to_node(once)).matches(b'{"a": {"x": 1, "y": 2}}')
+    shared = LazyDFA(schema_to_node(twice))
+    assert shared.matches(b'{"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 4}}')
+    assert not shared.matches(b'{"a": {"x": 1, "y": 2}, "b": {"x": 3}}')
+
+
 @pytest.mark.parametrize(
     "schema, pointer",
     [
