@@ -937,6 +937,7 @@ class LazyDFA:
         self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
         self._cls_bits: dict[int, list[int]] = {}  # embedded eager DFA -> symbols of each class
         self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
+        self._alone: set[int] = set()  # instances with a state of one inner state alone made one by one
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
         cap = 64
         self.table = np.zeros((cap, self.n_sym), np.int32)
@@ -1093,6 +1094,8 @@ class LazyDFA:
             self.accept[j] = code in self.last_plain
             self.n = j + 1
             return j
+        if len(key) == 1:  # one embedded-automaton state alone: _mirror_all must look for it
+            self._alone.add((key[0] >> 32) & ((1 << 28) - 1))
         succ: set[int] = set()
         acc = False
         for code in key:
@@ -1257,30 +1260,40 @@ class LazyDFA:
         gate = GATE | (inst << 32)
         ids = np.full(m + 1, -1, np.int32)  # index = inner state + 1 (0: dead)
         ids[0] = 0
-        fresh: list[int] = []
-        for v in range(m):
-            j = self._ids.get((base | v,))
-            if j is None:
-                fresh.append(v)
-            else:
-                ids[v + 1] = j
-        j0 = self.n
-        self._grow(j0 + len(fresh))
         follow = self.inst_follow[inst]
         last = inst in self.last_inst
-        for k, v in enumerate(fresh):
-            j = j0 + k
-            self._ids[(base | v,)] = j
-            if auto.accept[v]:
-                self._succ.append(tuple({gate | v, *follow}))
-                self.accept[j] = last
-            else:
-                self._succ.append((gate | v,))
-                self.accept[j] = False
-            ids[v + 1] = j
+        j0 = self.n
+        if inst not in self._alone:  # none made yet: all fresh, registered in bulk
+            fresh: list[int] = list(range(m))
+            self._grow(j0 + m)
+            self._ids.update(zip([(base | v,) for v in fresh], range(j0, j0 + m), strict=True))
+            self._succ.extend([tuple({gate | v, *follow}) if a else (gate | v,)
+                               for v, a in enumerate(auto.accept.tolist())])
+            self.accept[j0 : j0 + m] = auto.accept & last
+            ids[1:] = np.arange(j0, j0 + m, dtype=np.int32)
+        else:
+            fresh = []
+            for v in range(m):
+                j = self._ids.get((base | v,))
+                if j is None:
+                    fresh.append(v)
+                else:
+                    ids[v + 1] = j
+            self._grow(j0 + len(fresh))
+            for k, v in enumerate(fresh):
+                j = j0 + k
+                self._ids[(base | v,)] = j
+                if auto.accept[v]:
+                    self._succ.append(tuple({gate | v, *follow}))
+                    self.accept[j] = last
+                else:
+                    self._succ.append((gate | v,))
+                    self.accept[j] = False
+                ids[v + 1] = j
         self.n = j0 + len(fresh)
         check_time()
-        pure = np.array([v for v in fresh if not auto.accept[v]], np.int64)
+        fr = np.asarray(fresh, np.int64)
+        pure = fr[~auto.accept[fr]]
         if pure.size:
             rows = auto.row(slice(None))[pure, : self.n_sym] + 1
             js = ids[pure + 1]
@@ -1305,20 +1318,21 @@ class LazyDFA:
                 auto.expand((u,))
             r = auto.table[u]  # lazy ids: 0 is dead, so index = id
             off = 0
+            need = auto.n  # bounds every index in r (no pass over r for its maximum)
         else:
             r = auto.row(u)[: self.n_sym] + 1  # -1 dead -> 0: index = state + 1
             off = 1
+            need = int(r.max(initial=0)) + 1
         ids = self._inst_ids.get(inst)
-        top = int(r.max(initial=0))
-        if ids is None or ids.shape[0] <= top:
-            grown = np.full(max(top + 1, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int32)
+        if ids is None or ids.shape[0] < need:
+            grown = np.full(max(need, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int32)
             if ids is not None:
                 grown[: ids.shape[0]] = ids
             grown[0] = 0
             ids = self._inst_ids[inst] = grown
         tgt = ids[r]
-        miss = tgt < 0
-        if miss.any():
+        if tgt.min() < 0:
+            miss = tgt < 0
             base = PAIR | (inst << 32)
             for v in set(r[miss].tolist()):
                 ids[v] = self._state((base | (v - off),))

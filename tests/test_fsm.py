@@ -591,3 +591,23 @@ def test_small_embedded_dfa_is_mirrored_at_once() -> None:
     assert s > 0 and lazy.num_states >= trie and int(lazy.expanded[: lazy.num_states].sum()) >= 7
     for w in words[:5] + [b"v04", b"v0400", b"w001"]:
         assert lazy.matches(b"[" + w + b"]") == (w in words), w
+
+
+def test_mirror_keeps_states_made_before_it() -> None:
+    """An embedded automaton's state reached alone before its first mirrored row (here by a
+    letter only it reads, beside another embedded automaton) keeps its id when the rest are
+    created in bulk."""
+    from jsonmode.fsm import literals_dfa
+
+    words = [b"ab", b"abc", b"xa", b"xb"]
+    node = seq(alt(DfaNode(literals_dfa([b"x!", b"y"])), DfaNode(literals_dfa(words))), lit(";"))
+    lazy = LazyDFA(node)
+    alone = lazy.step(lazy.start, ord("a"))  # "a" is read by the embedded automaton alone
+    assert alone > 0 and lazy._alone
+    key = next(k for k, v in lazy._ids.items() if v == alone)
+    assert lazy.step(alone, ord("b")) > 0  # its row: the mirror must find ``alone``, not remake it
+    assert lazy._ids[key] == alone
+    for w in words + [b"x!", b"x", b"a", b"abd", b"xab"]:
+        assert lazy.matches(w + b";") == ref_matches(node, w + b";"), w
+    fresh = LazyDFA(seq(lit("["), DfaNode(literals_dfa(words)), lit("]")))
+    assert fresh.matches(b"[abc]") and not fresh.matches(b"[ab;]") and not fresh._alone
