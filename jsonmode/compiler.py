@@ -171,6 +171,7 @@ def _canonical_key_dfa() -> fsm.DFA:
     return _KEY_DFA[0]
 
 _ANY_LOCK = threading.RLock()
+_INLINE_POSITIONS = 400  # a $ref'd definition used once is inlined up to this many positions
 _KEY_SETS = itertools.count(1)  # ids of complete additional-key sets (fsm.DfaNode.key_set)
 
 
@@ -316,15 +317,23 @@ class _Ctx:
             key = (ref, tuple(sorted((k, v) for k, v in self.ref_depth.items() if v)))
             hit = self._ref_cache.get(key)
             if hit is not None:
+                if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
+                    # an inlined definition met again (its user is compiled twice in one
+                    # context): from now on one embedded automaton, not a copy per user
+                    hit = self._ref_cache[key] = self.lazy_node(hit)
                 return hit
             trunc = self.truncated
             self.truncated = False
             node = self.node(target, tptr)
-            if self.ref_uses.get(ref, 0) > 1 and node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym):
+            if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym) and (
+                    self.ref_uses.get(ref, 0) > 1 or any(v for r, v in self.ref_depth.items() if r != ref)
+                    or fsm.position_count(node, _INLINE_POSITIONS) > _INLINE_POSITIONS):
                 # shared (or recursive): one lazy automaton embedded wherever it is used.  A
-                # definition referenced once is inlined instead: its positions join the user's,
-                # so its states are plain ones, not mirrors of a nested automaton (one level of
-                # subset construction per state instead of one per nesting level)
+                # small definition referenced once, outside any other definition, is inlined
+                # instead: its positions join the user's, so its states are plain ones, not
+                # mirrors of a nested automaton (one level of subset construction per state
+                # instead of one per nesting level).  Inside another definition (compiled once
+                # per recursion context, maybe copied) or large, inlining costs compile time
                 node = self.lazy_node(node)
             if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
                 self._ref_cache[key] = node

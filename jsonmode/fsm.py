@@ -117,6 +117,41 @@ class Graph(Node):
     edges: tuple[tuple[int, int, Node], ...]
 
 
+def position_count(node: Node, limit: int) -> int:
+    """Positions the Glushkov construction gives ``node`` (embedded automata count one), or
+    ``limit + 1`` once past ``limit``: every occurrence of a shared sub-node counts again,
+    as the construction copies it."""
+    sizes: dict[int, int] = {}
+
+    def size(n: Node) -> int:
+        got = sizes.get(id(n))
+        if got is not None:
+            return got
+        if isinstance(n, Sym | DfaNode):
+            c = 1
+        elif isinstance(n, Seq | Alt):
+            c = 0
+            for it in n.items:
+                c += size(it)
+                if c > limit:
+                    break
+        elif isinstance(n, Repeat):
+            c = size(n.item) * (n.lo + (1 if n.hi is None else n.hi - n.lo))
+        elif isinstance(n, Graph):
+            c = 0
+            for _, _, e in n.edges:
+                c += size(e)
+                if c > limit:
+                    break
+        else:
+            c = 0
+        c = min(c, limit + 1)
+        sizes[id(n)] = c
+        return c
+
+    return size(node)
+
+
 def graph_alive(g: Graph) -> set[int]:
     """Nodes with a path to a final node over edges that are not NEVER (backward search)."""
     check_time()
