@@ -675,6 +675,11 @@ def test_a_definition_used_once_is_inlined_a_shared_one_embedded() -> None:
     shared = LazyDFA(schema_to_node(twice))
     assert shared.matches(b'{"a": {"x": 1, "y": 2}, "b": {"x": 3, "y": 4}}')
     assert not shared.matches(b'{"a": {"x": 1, "y": 2}, "b": {"x": 3}}')
+    # used once, but inside another definition (compiled per recursion context): embedded
+    nested = {"$defs": {"P": point, "Q": {"type": "object", "properties": {"p": {"$ref": "#/$defs/P"}},
+                                         "additionalProperties": False}},
+              "type": "object", "properties": {"q": {"$ref": "#/$defs/Q"}}}
+    assert _embedded_lazies(schema_to_node(nested)) == 1
 
 
 @pytest.mark.parametrize(

@@ -611,3 +611,13 @@ def test_mirror_keeps_states_made_before_it() -> None:
         assert lazy.matches(w + b";") == ref_matches(node, w + b";"), w
     fresh = LazyDFA(seq(lit("["), DfaNode(literals_dfa(words)), lit("]")))
     assert fresh.matches(b"[abc]") and not fresh.matches(b"[ab;]") and not fresh._alone
+
+
+def test_position_count_counts_copies_and_stops_at_the_limit() -> None:
+    from jsonmode.fsm import position_count
+
+    word = lit("abc")
+    assert position_count(seq(word, word), 100) == 6  # a shared sub-node is copied
+    assert position_count(rep(word, 2, 4), 100) == 12
+    assert position_count(star(word), 100) == 3
+    assert position_count(seq(word, rep(word, 0, 1000)), 50) == 51
