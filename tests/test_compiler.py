@@ -678,7 +678,7 @@ def test_a_definition_used_once_is_inlined_a_shared_one_embedded() -> None:
     # used once, but inside another definition (compiled per recursion context): embedded
     nested = {"$defs": {"P": point, "Q": {"type": "object", "properties": {"p": {"$ref": "#/$defs/P"}},
                                          "additionalProperties": False}},
-              "type": "object", "properties": {"q": {"$ref": "#/$defs/Q"}}}
+              "type": "object", "properties": {"q": {"$ref": "#/$defs/Q"}}, "additionalProperties": False}
     assert _embedded_lazies(schema_to_node(nested)) == 1
 
 
