@@ -326,7 +326,7 @@ class _Ctx:
             self.truncated = False
             node = self.node(target, tptr)
             if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym) and (
-                    self.ref_uses.get(ref, 0) > 1 or any(v for r, v in self.ref_depth.items() if r != ref)
+                    self.ref_uses.get(ref, 0) > 1 or len(key[1]) > 1  # key[1]: the definitions open, this one too
                     or fsm.position_count(node, _INLINE_POSITIONS) > _INLINE_POSITIONS):
                 # shared (or recursive): one lazy automaton embedded wherever it is used.  A
                 # small definition referenced once, outside any other definition, is inlined

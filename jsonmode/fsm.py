@@ -1298,37 +1298,28 @@ class LazyDFA:
         follow = self.inst_follow[inst]
         last = inst in self.last_inst
         j0 = self.n
-        if inst not in self._alone:  # none made yet: all fresh, registered in bulk
-            fresh: list[int] = list(range(m))
-            self._grow(j0 + m)
-            self._ids.update(zip([(base | v,) for v in fresh], range(j0, j0 + m), strict=True))
-            self._succ.extend([tuple({gate | v, *follow}) if a else (gate | v,)
-                               for v, a in enumerate(auto.accept.tolist())])
-            self.accept[j0 : j0 + m] = auto.accept & last
-            ids[1:] = np.arange(j0, j0 + m, dtype=np.int32)
-        else:
-            fresh = []
+        if inst in self._alone:  # some made one by one already: they keep their ids
+            fresh: list[int] = []
             for v in range(m):
                 j = self._ids.get((base | v,))
                 if j is None:
                     fresh.append(v)
                 else:
                     ids[v + 1] = j
-            self._grow(j0 + len(fresh))
-            for k, v in enumerate(fresh):
-                j = j0 + k
-                self._ids[(base | v,)] = j
-                if auto.accept[v]:
-                    self._succ.append(tuple({gate | v, *follow}))
-                    self.accept[j] = last
-                else:
-                    self._succ.append((gate | v,))
-                    self.accept[j] = False
-                ids[v + 1] = j
-        self.n = j0 + len(fresh)
-        check_time()
+        else:
+            fresh = list(range(m))
         fr = np.asarray(fresh, np.int64)
-        pure = fr[~auto.accept[fr]]
+        acc = auto.accept[fr]
+        k = fr.size
+        self._grow(j0 + k)
+        self._ids.update(zip([(base | v,) for v in fresh], range(j0, j0 + k), strict=True))
+        self._succ.extend([tuple({gate | v, *follow}) if a else (gate | v,)
+                           for v, a in zip(fresh, acc.tolist(), strict=True)])
+        self.accept[j0 : j0 + k] = acc & last
+        ids[fr + 1] = np.arange(j0, j0 + k, dtype=np.int32)
+        self.n = j0 + k
+        check_time()
+        pure = fr[~acc]
         if pure.size:
             rows = auto.row(slice(None))[pure, : self.n_sym] + 1
             js = ids[pure + 1]
