@@ -25,7 +25,7 @@ from jsonmode import (
     compile_automaton,
 )
 from jsonmode.compiler import merge_schemas, schema_to_node
-from jsonmode.fsm import DFA, LazyDFA, compile_dfa
+from jsonmode.fsm import DFA, LazyDFA, compile_dfa, position_count
 
 # Eager automata of schemas with free values ({} / true) are large (any_depth levels of any JSON):
 # matching uses the lazily built automaton; sampling, which needs the whole automaton, uses this depth.
@@ -680,6 +680,30 @@ def test_a_definition_used_once_is_inlined_a_shared_one_embedded() -> None:
                                          "additionalProperties": False}},
               "type": "object", "properties": {"q": {"$ref": "#/$defs/Q"}}, "additionalProperties": False}
     assert _embedded_lazies(schema_to_node(nested)) == 1
+
+
+def test_a_definition_inlined_once_then_met_again_becomes_one_embedded_automaton() -> None:
+    """``$ref`` once in the text, compiled once per required extra key (``additionalProperties``
+    with ``required``, as in real config schemas): the second meeting embeds one shared automaton
+    instead of copying the definition's positions into every key."""
+    point = {"type": "object", "properties": {"x": {"type": "integer"}, "y": {"type": "string"}},
+             "required": ["x"], "additionalProperties": False}
+
+    def schema(keys: list[str]) -> dict[str, Any]:
+        return {"$defs": {"P": point}, "type": "object", "additionalProperties": {"$ref": "#/$defs/P"},
+                "required": keys}
+
+    for n in (1, 2, 5):  # the extra-key value is compiled too, so even one key meets it twice
+        assert _embedded_lazies(schema_to_node(schema([f"k{i}" for i in range(n)]))) == 1
+    few = position_count(schema_to_node(schema([f"k{i}" for i in range(2)])), 10**6)
+    many = position_count(schema_to_node(schema([f"k{i}" for i in range(12)])), 10**6)
+    alone = position_count(schema_to_node(point), 10**6)
+    assert many - few < 10 * alone  # the keys share the definition: not one copy each
+    d = LazyDFA(schema_to_node(schema(["a", "b", "c"])))
+    assert d.matches(b'{"a": {"x": 1}, "b": {"x": 2, "y": "s"}, "c": {"x": 3}}')
+    assert d.matches(b'{"a": {"x": 1}, "b": {"x": 2}, "c": {"x": 3}, "d": {"x": 4}}')
+    assert not d.matches(b'{"a": {"x": 1}, "b": {"y": "s"}, "c": {"x": 3}}')
+    assert not d.matches(b'{"a": {"x": 1}, "b": {"x": 2}}')
 
 
 @pytest.mark.parametrize(
