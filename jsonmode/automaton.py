@@ -50,6 +50,9 @@ _BULK_THRESHOLD = 4096  # candidate count above which the self-loop bulk test pa
 _INTERIOR_MIN_BYTES = 32  # live first bytes from which a state may be a string interior
 _SIGNATURE_LIMIT = 80  # states a string-interior signature may span
 _WORD_BITS = 32
+_BLOCK_SHIFT = 6  # masks are stored in blocks of 64 rows (1 MB at a 128k vocabulary)
+_BLOCK = 1 << _BLOCK_SHIFT
+_BLOCK_LOW = _BLOCK - 1
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
 
@@ -406,8 +409,13 @@ class TokenAutomaton:
         self._dead = 0
         self._eos = np.array(sorted(e for e in vocab.eos_ids if e < self.width), dtype=np.int64)
         self._row_arr = np.full(64, -1, np.int32)
-        self._masks = np.zeros((0, self.num_words), np.int32)
+        # masks live in fixed blocks of _BLOCK rows, never moved: a contiguous table doubled
+        # as it grows copies all earlier masks at once (16 MB at 1,024 rows of a 128k
+        # vocabulary), a 2 ms mask call here and 50 ms where fresh pages fault slowly (a VM)
+        self._blocks: list[np.ndarray] = []
         self._n_rows = 0
+        self._flat = np.zeros((0, self.num_words), np.int32)  # contiguous copy for mask_table
+        self._flat_rows = 0
         self._lock = threading.RLock()
         self.initial_state = LazyDFA.start
         self.kernel = self.tables.trie is not None  # compiled trie walks (else the numpy path)
@@ -480,28 +488,34 @@ class TokenAutomaton:
         row = self._row_of[state]
         if row < 0:
             return self._precompute_one(state)
-        return self._masks[row]
+        return self._blocks[row >> _BLOCK_SHIFT][row & _BLOCK_LOW]
+
+    def _row(self, row: int) -> np.ndarray:
+        return self._blocks[row >> _BLOCK_SHIFT][row & _BLOCK_LOW]
+
+    def _new_rows(self, k: int) -> None:
+        """Room for ``k`` more rows: new blocks (uninitialised; every row is written in full)."""
+        while self._n_rows + k > len(self._blocks) << _BLOCK_SHIFT:
+            self._blocks.append(np.empty((_BLOCK, self.num_words), np.int32))
 
     def _precompute_one(self, state: int) -> np.ndarray:
         """:meth:`precompute` of one state, its mask computed in place (the decode loop's miss)."""
         if state <= 0 or not self.kernel:
             self.precompute([state])
-            return self._masks[self._row_of[state]]
+            return self._row(int(self._row_of[state]))
         with self._lock:
-            row = self._row_of[state]
+            row = int(self._row_of[state])
             if row >= 0:
-                return self._masks[row]
+                return self._row(row)
             row = self._n_rows
-            if row >= self._masks.shape[0]:
-                grown = np.zeros((max(16, 2 * self._masks.shape[0]), self.num_words), np.int32)
-                grown[:row] = self._masks[:row]
-                self._masks = grown
-            out = self._masks[row].view(np.uint32)
+            self._new_rows(1)
+            words = self._row(row)
+            out = words.view(np.uint32)
             out[:] = 0
             self._kernel_mask(state, out)
             self._row_of[state] = row
             self._n_rows = row + 1
-            return self._masks[row]
+            return words
 
     def ensure_masks(self, states: Iterable[int]) -> None:
         """Compute the masks still missing for ``states`` (negative row markers are skipped)."""
@@ -520,8 +534,26 @@ class TokenAutomaton:
         return words
 
     def mask_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """(row_of_state, masks) for every state computed so far; used by GPU mirrors."""
-        return self._row_of, self._masks[: self._n_rows]
+        """(row_of_state, masks) for every state computed so far; used by GPU mirrors.
+
+        ``masks`` is one contiguous array, extended by the rows added since the last call
+        (the per-token mask path never pays for it).
+        """
+        with self._lock:
+            n, done = self._n_rows, self._flat_rows
+            if n > done:
+                if n > self._flat.shape[0]:
+                    grown = np.empty((max(n, 2 * self._flat.shape[0], _BLOCK), self.num_words), np.int32)
+                    grown[:done] = self._flat[:done]
+                    self._flat = grown
+                r = done
+                while r < n:  # block by block
+                    b, off = r >> _BLOCK_SHIFT, r & _BLOCK_LOW
+                    k = min(n - r, _BLOCK - off)
+                    self._flat[r : r + k] = self._blocks[b][off : off + k]
+                    r += k
+                self._flat_rows = n
+            return self._row_of, self._flat[:n]
 
     def allowed_tokens(self, state: int) -> np.ndarray:
         m = self.mask(state).view(np.uint32)
@@ -580,18 +612,13 @@ class TokenAutomaton:
             todo = np.unique(todo[self._row_of[todo] < 0]) if todo.size else todo
             if not todo.size:
                 return
-            need = self._n_rows + todo.size
-            if need > self._masks.shape[0]:
-                cap = max(need, 2 * self._masks.shape[0], 16)
-                grown = np.zeros((cap, self.num_words), np.int32)
-                grown[: self._n_rows] = self._masks[: self._n_rows]
-                self._masks = grown
+            self._new_rows(todo.size)
             for i in range(0, todo.size, chunk):
                 part = todo[i : i + chunk]
                 packed = self._compute(part)
-                rows = np.arange(self._n_rows, self._n_rows + part.size, dtype=np.int32)
-                self._masks[rows] = packed
-                self._row_of[part] = rows
+                for j, words in enumerate(packed):
+                    self._row(self._n_rows + j)[:] = words
+                self._row_of[part] = np.arange(self._n_rows, self._n_rows + part.size, dtype=np.int32)
                 self._n_rows += part.size
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
@@ -1319,7 +1346,10 @@ class TokenAutomaton:
             row_of, masks = z["row_of"], z["masks"]
         if ta.num_states == row_of.shape[0]:
             ta._row_of[: row_of.shape[0]] = row_of
-            ta._masks = masks.astype(np.int32)
+            masks = masks.astype(np.int32)
+            ta._new_rows(masks.shape[0])
+            for r in range(0, masks.shape[0], _BLOCK):
+                ta._blocks[r >> _BLOCK_SHIFT][: min(_BLOCK, masks.shape[0] - r)] = masks[r : r + _BLOCK]
             ta._n_rows = masks.shape[0]
         return ta
 

@@ -102,7 +102,7 @@ def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def _known_keys_dfa(names: tuple[str, ...]) -> fsm.DFA:
-    return fsm.compile_dfa(alt_list(lit(json.dumps(n, ensure_ascii=False)[1:-1]) for n in names))
+    return fsm.literals_dfa(json.dumps(n, ensure_ascii=False)[1:-1] for n in names)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -159,7 +159,10 @@ def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
     """Canonical keys other than ``names`` (a :class:`~jsonmode.fsm.StringsDFA`: never dies)."""
     from . import regex
 
-    d = fsm.difference(_canonical_key_dfa(), _known_keys_dfa(names), max_states=max_states)
+    keys = _canonical_key_dfa()
+    if isinstance(keys, fsm.StringsDFA) and keys.phase is not None:
+        return fsm.strings_minus(keys, _known_keys_dfa(names), max_states=max_states)
+    d = fsm.difference(keys, _known_keys_dfa(names), max_states=max_states)
     return fsm.strings_dfa(d, regex.canonical_key_char())
 
 

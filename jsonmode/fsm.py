@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import tokentrie
 from .errors import AutomatonTooLarge, CompileTimeoutError
 
 BYTE_SYMBOLS = 256
@@ -1339,7 +1340,8 @@ class LazyDFA:
         auto = self.instances[inst]
         if inst not in self._inst_ids and isinstance(auto, DFA) and auto.num_states <= _BULK_MIRROR:
             self._mirror_all(inst)
-        if isinstance(auto, LazyDFA):
+        lazy = isinstance(auto, LazyDFA)
+        if lazy:
             if not auto.expanded[u]:
                 auto.expand((u,))
             r = auto.table[u]  # lazy ids: 0 is dead, so index = id
@@ -1356,6 +1358,14 @@ class LazyDFA:
                 grown[: ids.shape[0]] = ids
             grown[0] = 0
             ids = self._inst_ids[inst] = grown
+        if lazy and tokentrie.AVAILABLE:  # the nested-$ref case: one compiled pass per level
+            out = np.empty(self.n_sym, np.int32)
+            if tokentrie.mirror_row(r, ids, out):
+                base = PAIR | (inst << 32)
+                for v in set(r[out[: r.shape[0]] < 0].tolist()):
+                    ids[v] = self._state((base | v,))
+                tokentrie.mirror_row(r, ids, out)
+            return out
         tgt = ids[r]
         if tgt.min() < 0:
             miss = tgt < 0
@@ -1442,6 +1452,25 @@ def product(a: DFA, b: DFA, mode: str = "and", *, max_states: int = DEFAULT_MAX_
     distinct successor pairs of a layer (a per-class Python loop cost 100 ms on
     pattern x length products of a few thousand states).
     """
+    return _product(a, b, mode, max_states)[0].trim()
+
+
+def strings_minus(a: StringsDFA, names: DFA, *, max_states: int = DEFAULT_MAX_STATES) -> StringsDFA:
+    """The strings of ``a`` other than those of the finite ``names`` (an object's extra keys).
+
+    Still a :class:`StringsDFA`, built directly: the difference reads exactly what ``a``
+    reads (it only changes where it accepts), every pair state stays live (``a``'s strings
+    go on for ever, ``names`` are finitely many) and its phase is that of its ``a`` state,
+    so neither :meth:`DFA.trim` nor :func:`strings_dfa`'s breadth-first phase check is
+    needed (they were two thirds of an open object's compile).
+    """
+    assert a.phase is not None and a.char is not None
+    d, oa = _product(a, names, "diff", max_states)
+    return StringsDFA(d.trans, d.accept, d.classmap, char=a.char, phase=a.phase[oa])
+
+
+def _product(a: DFA, b: DFA, mode: str, max_states: int) -> tuple[DFA, np.ndarray]:
+    """:func:`product` untrimmed, with the state of ``a`` each pair state is in."""
     classmap, ua, ub = _joint_classes(a, b)
     C = ua.shape[0]
     Sb = b.num_states
@@ -1491,7 +1520,7 @@ def product(a: DFA, b: DFA, mode: str = "and", *, max_states: int = DEFAULT_MAX_
     acc = a.accept[oa] & (in_b if mode == "and" else ~in_b)
     cm = np.where(classmap >= 0, classmap, -1).astype(np.int32)
     trans = np.concatenate(rows).astype(np.int32) if rows else np.zeros((0, C), np.int32)
-    return DFA(trans.reshape(-1, C), acc, cm).trim()
+    return DFA(trans.reshape(-1, C), acc, cm), oa
 
 
 def intersect(a: DFA, b: DFA, **kw: int) -> DFA:

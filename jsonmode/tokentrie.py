@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature"]
+__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row"]
 
 DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
 
@@ -241,6 +241,26 @@ def clear_bits(out: np.ndarray, ids: np.ndarray) -> None:
         out[t >> 5] &= ~(np.uint32(1) << np.uint32(t & 31))
 
 
+@_njit
+def mirror_row(r: np.ndarray, ids: np.ndarray, out: np.ndarray) -> int:
+    """``out = ids[r]``, zero past ``r``: an embedded automaton's row in the outer one's ids.
+
+    Returns how many entries are -1 (inner states with no outer state yet), so the caller
+    knows in the same pass whether it must create states; one call instead of numpy's
+    gather, min and pad (~2 us of a ~3 us row at every nesting level of a cold mask).
+    """
+    k = min(r.shape[0], out.shape[0])
+    miss = 0
+    for i in range(k):
+        v = ids[r[i]]
+        out[i] = v
+        if v < 0:
+            miss += 1
+    for i in range(k, out.shape[0]):
+        out[i] = 0
+    return miss
+
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -315,4 +335,5 @@ def warm() -> None:
               np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
     set_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     clear_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
+    mirror_row(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))

@@ -334,6 +334,38 @@ def test_precompute_all_states_equals_lazy() -> None:
         assert np.array_equal(a.mask(a.walk(p)), b.mask(b.walk(p)))
 
 
+def test_masks_never_move_as_blocks_are_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Masks are stored in fixed blocks: a mask handed out stays valid and unchanged while
+    hundreds more are computed (a doubled contiguous table would copy them all at once),
+    and mask_table's contiguous copy agrees row for row across block edges."""
+    for name, value in (("_BLOCK_SHIFT", 3), ("_BLOCK", 8), ("_BLOCK_LOW", 7)):  # small blocks: many edges
+        monkeypatch.setattr(automaton_mod, name, value)
+    _, vocab = trained()
+    ta = fresh("mixed", vocab)
+    prefixes = [p for _, p in random_prefixes(eager("mixed"), 400, seed=5, max_steps=90)]
+    by_state = {ta.walk(p): p for p in prefixes}
+    states = [s for s in by_state if s > 0]
+    assert len(states) > 5 * automaton_mod._BLOCK  # crosses block edges
+    first = ta.mask(states[0])
+    kept = first.copy()
+    half = len(states) // 2
+    for s in states[:half]:
+        ta.mask(s)
+    row_of, masks = ta.mask_table()  # extended once midway, then again
+    for s in states[half:]:
+        ta.mask(s)
+    assert np.array_equal(first, kept) and np.shares_memory(first, ta.mask(states[0]))
+    row_of, masks = ta.mask_table()
+    assert masks.shape[0] == len(states)
+    for s in states:
+        assert np.array_equal(masks[row_of[s]], ta.mask(s))
+    b = fresh("mixed", vocab)
+    other = [b.walk(by_state[s]) for s in states]
+    b.precompute(other, chunk=5)  # the batch path writes the same rows, across edges too
+    for s, o in zip(states, other, strict=True):
+        assert np.array_equal(b.mask(o), ta.mask(s))
+
+
 # --------------------------------------------------------------------------- persistence and caching
 
 

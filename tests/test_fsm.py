@@ -559,6 +559,34 @@ def test_literals_dfa_is_exactly_the_texts(texts: list[bytes], probes: list[byte
         assert d.matches(w) == (w in texts), w
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text("ab\u00e9\"\\\n/\U0001f600", max_size=5), min_size=1, max_size=12),
+       st.lists(st.text("ab\u00e9\"\\/", max_size=6), max_size=20))
+def test_strings_minus_is_the_difference_with_the_phases_of_its_strings(names: list[str], probes: list[str]) -> None:
+    """An open object's extra keys, built directly: the same language as the generic
+    difference, still never dying, and each state's phase the one a breadth-first check finds."""
+    import json
+
+    from jsonmode.compiler import _canonical_key_dfa
+    from jsonmode.fsm import StringsDFA, _phases, literals_dfa, strings_minus
+    from jsonmode.regex import canonical_key_char
+
+    keys = _canonical_key_dfa()
+    assert isinstance(keys, StringsDFA)
+    spelled = [json.dumps(n, ensure_ascii=False)[1:-1].encode() for n in names]
+    d = strings_minus(keys, literals_dfa(spelled))
+    generic = difference(keys, literals_dfa(spelled))
+    assert difference(d, generic).is_empty() and difference(generic, d).is_empty()
+    assert d.trim().num_states == d.num_states  # every state live: nothing for trim to drop
+    phase = _phases(d, canonical_key_char(), exact=True)
+    assert phase is not None and np.array_equal(phase, d.phase)
+    for w in spelled:
+        assert not d.matches(w) and keys.matches(w)
+    for t in probes:
+        w = json.dumps(t, ensure_ascii=False)[1:-1].encode()
+        assert d.matches(w) == (w not in spelled)
+
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.text("ab;]", min_size=1, max_size=3).map(str.encode), min_size=1, max_size=12),
        st.text("ab]", min_size=1, max_size=3).map(str.encode), st.lists(st.text("ab;]", max_size=7).map(str.encode),

@@ -171,3 +171,15 @@ def test_signature_separates_and_limits() -> None:
         chain[q, 97] = q + 1
     assert _signature(chain, 1, limit=5)[0] == -2
     assert _signature(chain, 1, limit=20)[0] == tokentrie.DONE
+
+
+@settings(deadline=None)  # the first call may compile the kernel
+@given(st.lists(st.integers(0, 30), max_size=40), st.lists(st.integers(-1, 50), min_size=31, max_size=31),
+       st.integers(0, 50))
+def test_mirror_row_gathers_pads_and_counts_missing(r: list[int], ids: list[int], width: int) -> None:
+    rr, ii = np.array(r, np.int32), np.array(ids, np.int32)
+    out = np.full(width, 7, np.int32)
+    miss = tokentrie.mirror_row(rr, ii, out)
+    k = min(len(r), width)
+    assert out[:k].tolist() == ii[rr[:k]].tolist() and not out[k:].any()
+    assert miss == int((ii[rr[:k]] < 0).sum())
