@@ -588,6 +588,7 @@ def _quotes_from_context(monkeypatch: pytest.MonkeyPatch, schema: Any, seed: int
     return ta
 
 
+@pytest.mark.skipif(not tokentrie.AVAILABLE, reason="the compiled path's quote contexts: numba not importable")
 def test_string_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """Inside a string in a plain chain of embedded automata, the tokens with a quote come from
     the string's context (text before the closing quote counted in tables, the rest read once
@@ -614,6 +615,7 @@ LOCKSTEP = {
 }
 
 
+@pytest.mark.skipif(not tokentrie.AVAILABLE, reason="the compiled path's quote contexts: numba not importable")
 def test_lockstep_strings_take_quote_tokens_from_the_context(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same property in two ``anyOf`` branches is two instances of one automaton moving in
     lockstep: inside its strings the tokens with a quote still come from the string's context
@@ -625,6 +627,7 @@ def test_lockstep_strings_take_quote_tokens_from_the_context(monkeypatch: pytest
     assert len(ta.lazy.reads(ta.walk(b'{"p": {"s": "ab'))[0]) == 2, "the property is in both branches"
 
 
+@pytest.mark.skipif(not tokentrie.AVAILABLE, reason="the compiled path's quote contexts: numba not importable")
 def test_tokens_opening_a_string_read_their_tail_from_tables(monkeypatch: pytest.MonkeyPatch) -> None:
     """A trie walk does not descend below a quote that opens a string: the tokens there (`` "ab``,
     ``["x", "y``, ``""}``) take what follows their first quote from the string's tables."""
