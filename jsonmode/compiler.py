@@ -161,7 +161,8 @@ def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
 
     keys = _canonical_key_dfa()
     if isinstance(keys, fsm.StringsDFA) and keys.phase is not None:
-        return fsm.strings_minus(keys, _known_keys_dfa(names), max_states=max_states)
+        spelled = (json.dumps(n, ensure_ascii=False)[1:-1].encode() for n in names)
+        return fsm.strings_minus(keys, spelled, max_states=max_states)
     d = fsm.difference(keys, _known_keys_dfa(names), max_states=max_states)
     return fsm.strings_dfa(d, regex.canonical_key_char())
 

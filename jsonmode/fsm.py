@@ -1452,25 +1452,6 @@ def product(a: DFA, b: DFA, mode: str = "and", *, max_states: int = DEFAULT_MAX_
     distinct successor pairs of a layer (a per-class Python loop cost 100 ms on
     pattern x length products of a few thousand states).
     """
-    return _product(a, b, mode, max_states)[0].trim()
-
-
-def strings_minus(a: StringsDFA, names: DFA, *, max_states: int = DEFAULT_MAX_STATES) -> StringsDFA:
-    """The strings of ``a`` other than those of the finite ``names`` (an object's extra keys).
-
-    Still a :class:`StringsDFA`, built directly: the difference reads exactly what ``a``
-    reads (it only changes where it accepts), every pair state stays live (``a``'s strings
-    go on for ever, ``names`` are finitely many) and its phase is that of its ``a`` state,
-    so neither :meth:`DFA.trim` nor :func:`strings_dfa`'s breadth-first phase check is
-    needed (they were two thirds of an open object's compile).
-    """
-    assert a.phase is not None and a.char is not None
-    d, oa = _product(a, names, "diff", max_states)
-    return StringsDFA(d.trans, d.accept, d.classmap, char=a.char, phase=a.phase[oa])
-
-
-def _product(a: DFA, b: DFA, mode: str, max_states: int) -> tuple[DFA, np.ndarray]:
-    """:func:`product` untrimmed, with the state of ``a`` each pair state is in."""
     classmap, ua, ub = _joint_classes(a, b)
     C = ua.shape[0]
     Sb = b.num_states
@@ -1520,7 +1501,64 @@ def _product(a: DFA, b: DFA, mode: str, max_states: int) -> tuple[DFA, np.ndarra
     acc = a.accept[oa] & (in_b if mode == "and" else ~in_b)
     cm = np.where(classmap >= 0, classmap, -1).astype(np.int32)
     trans = np.concatenate(rows).astype(np.int32) if rows else np.zeros((0, C), np.int32)
-    return DFA(trans.reshape(-1, C), acc, cm), oa
+    return DFA(trans.reshape(-1, C), acc, cm).trim()
+
+
+def strings_minus(a: StringsDFA, texts: Iterable[bytes], *, max_states: int = DEFAULT_MAX_STATES) -> StringsDFA:
+    """The strings of ``a`` other than the literal ``texts`` (an object's extra keys).
+
+    Built straight from the trie of the texts, no product search: a trie node has one path,
+    so it is one state (``a``'s state after that path, plus where it is in the trie), and a
+    string that leaves the trie is ``a`` itself from then on.  The result reads exactly what
+    ``a`` reads (only acceptance changes), so it is still a :class:`StringsDFA` with the
+    phases of its ``a`` states, and no trim or breadth-first phase check is needed (the
+    generic difference and those checks were over half of a median schema's compile).
+    States of ``a`` no string outside the trie reaches stay in, unreachable and harmless.
+    """
+    assert a.phase is not None and a.char is not None
+    cm = np.asarray(a.classmap, np.int64)
+    nsym = cm.shape[0]
+    children: list[dict[int, int]] = [{}]
+    final = [False]
+    k_of = [0]  # a's state at each trie node (a's start is 0)
+    for t in texts:
+        node = 0
+        for b in t:
+            nxt = children[node].get(b)
+            if nxt is None:
+                k = int(a.trans[k_of[node], cm[b]]) if b < nsym and cm[b] >= 0 else -1
+                if k < 0:  # a cannot spell this text: nothing to take away
+                    break
+                nxt = len(children)
+                children[node][b] = nxt
+                children.append({})
+                final.append(False)
+                k_of.append(k)
+            node = nxt
+        else:
+            final[node] = True
+    n = len(children)
+    if n + a.num_states > max_states:
+        raise AutomatonTooLarge(f"automaton product exceeds max_states={max_states}")
+    # classes: a's classes split by the bytes on trie edges
+    edge = np.zeros(nsym, bool)
+    edge[[b for ch in children for b in ch]] = True
+    live = cm >= 0
+    key = cm * (nsym + 1) + np.where(edge, np.arange(nsym), nsym)
+    uniq, inv = np.unique(key[live], return_inverse=True)
+    classmap = np.full(nsym, -1, np.int32)
+    classmap[live] = inv.ravel()
+    off = a.trans[:, uniq // (nsym + 1)].astype(np.int64)  # leaving the trie: a's own states
+    off = np.where(off >= 0, off + n, -1)
+    ks = np.array(k_of, np.int64)
+    inside = off[ks]  # each trie node reads what its a state reads ...
+    for u, ch in enumerate(children):  # ... but its edges stay in the trie
+        for b, v in ch.items():
+            inside[u, classmap[b]] = v
+    trans = np.concatenate([inside, off]).astype(np.int32)
+    accept = np.concatenate([a.accept[ks] & ~np.array(final, bool), a.accept])
+    phase = np.concatenate([a.phase[ks], a.phase])
+    return StringsDFA(trans, accept, classmap, char=a.char, phase=phase)
 
 
 def intersect(a: DFA, b: DFA, **kw: int) -> DFA:
