@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -488,7 +488,7 @@ class TokenAutomaton:
         row = self._row_of[state]
         if row < 0:
             return self._precompute_one(state)
-        return self._blocks[row >> _BLOCK_SHIFT][row & _BLOCK_LOW]
+        return self._blocks[row >> _BLOCK_SHIFT][row & _BLOCK_LOW]  # _row inlined: the warm path
 
     def _row(self, row: int) -> np.ndarray:
         return self._blocks[row >> _BLOCK_SHIFT][row & _BLOCK_LOW]
@@ -497,6 +497,22 @@ class TokenAutomaton:
         """Room for ``k`` more rows: new blocks (uninitialised; every row is written in full)."""
         while self._n_rows + k > len(self._blocks) << _BLOCK_SHIFT:
             self._blocks.append(np.empty((_BLOCK, self.num_words), np.int32))
+
+    def _spans(self, first: int, n: int) -> Iterator[tuple[np.ndarray, int, int, int]]:
+        """Rows ``first .. first + n`` as (block, offset in it, offset in the run, count)."""
+        r, end = first, first + n
+        while r < end:
+            off = r & _BLOCK_LOW
+            k = min(end - r, _BLOCK - off)
+            yield self._blocks[r >> _BLOCK_SHIFT], off, r - first, k
+            r += k
+
+    def _put_rows(self, masks: np.ndarray) -> None:
+        """Append ``masks`` (rows of packed words) after the rows stored so far."""
+        self._new_rows(masks.shape[0])
+        for block, off, i, k in self._spans(self._n_rows, masks.shape[0]):
+            block[off : off + k] = masks[i : i + k]
+        self._n_rows += masks.shape[0]
 
     def _precompute_one(self, state: int) -> np.ndarray:
         """:meth:`precompute` of one state, its mask computed in place (the decode loop's miss)."""
@@ -546,12 +562,8 @@ class TokenAutomaton:
                     grown = np.empty((max(n, 2 * self._flat.shape[0], _BLOCK), self.num_words), np.int32)
                     grown[:done] = self._flat[:done]
                     self._flat = grown
-                r = done
-                while r < n:  # block by block
-                    b, off = r >> _BLOCK_SHIFT, r & _BLOCK_LOW
-                    k = min(n - r, _BLOCK - off)
-                    self._flat[r : r + k] = self._blocks[b][off : off + k]
-                    r += k
+                for block, off, i, k in self._spans(done, n - done):
+                    self._flat[done + i : done + i + k] = block[off : off + k]
                 self._flat_rows = n
             return self._row_of, self._flat[:n]
 
@@ -612,14 +624,11 @@ class TokenAutomaton:
             todo = np.unique(todo[self._row_of[todo] < 0]) if todo.size else todo
             if not todo.size:
                 return
-            self._new_rows(todo.size)
             for i in range(0, todo.size, chunk):
                 part = todo[i : i + chunk]
                 packed = self._compute(part)
-                for j, words in enumerate(packed):
-                    self._row(self._n_rows + j)[:] = words
                 self._row_of[part] = np.arange(self._n_rows, self._n_rows + part.size, dtype=np.int32)
-                self._n_rows += part.size
+                self._put_rows(packed)
 
     def _compute(self, states: np.ndarray) -> np.ndarray:
         if self.kernel:
@@ -1346,11 +1355,7 @@ class TokenAutomaton:
             row_of, masks = z["row_of"], z["masks"]
         if ta.num_states == row_of.shape[0]:
             ta._row_of[: row_of.shape[0]] = row_of
-            masks = masks.astype(np.int32)
-            ta._new_rows(masks.shape[0])
-            for r in range(0, masks.shape[0], _BLOCK):
-                ta._blocks[r >> _BLOCK_SHIFT][: min(_BLOCK, masks.shape[0] - r)] = masks[r : r + _BLOCK]
-            ta._n_rows = masks.shape[0]
+            ta._put_rows(masks.astype(np.int32))
         return ta
 
 

@@ -100,9 +100,14 @@ def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
     _MEMO[key] = value
 
 
+def _key_texts(names: tuple[str, ...]) -> list[bytes]:
+    """The names as a key's content is written (JSON-escaped, without the quotes)."""
+    return [json.dumps(n, ensure_ascii=False)[1:-1].encode() for n in names]
+
+
 @functools.lru_cache(maxsize=1024)
 def _known_keys_dfa(names: tuple[str, ...]) -> fsm.DFA:
-    return fsm.literals_dfa(json.dumps(n, ensure_ascii=False)[1:-1] for n in names)
+    return fsm.literals_dfa(_key_texts(names))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -157,14 +162,9 @@ def _key_regions(patterns: tuple[str, ...], names: tuple[str, ...], max_states: 
 @functools.lru_cache(maxsize=1024)
 def _extra_keys_dfa(names: tuple[str, ...], max_states: int) -> fsm.DFA:
     """Canonical keys other than ``names`` (a :class:`~jsonmode.fsm.StringsDFA`: never dies)."""
-    from . import regex
-
     keys = _canonical_key_dfa()
-    if isinstance(keys, fsm.StringsDFA) and keys.phase is not None:
-        spelled = (json.dumps(n, ensure_ascii=False)[1:-1].encode() for n in names)
-        return fsm.strings_minus(keys, spelled, max_states=max_states)
-    d = fsm.difference(keys, _known_keys_dfa(names), max_states=max_states)
-    return fsm.strings_dfa(d, regex.canonical_key_char())
+    assert isinstance(keys, fsm.StringsDFA)  # canonical key text never dies (tests/test_fsm.py)
+    return fsm.strings_minus(keys, _key_texts(names), max_states=max_states)
 
 
 def _canonical_key_dfa() -> fsm.DFA:

@@ -1361,23 +1361,24 @@ class LazyDFA:
         if lazy and tokentrie.AVAILABLE:  # the nested-$ref case: one compiled pass per level
             out = np.empty(self.n_sym, np.int32)
             if tokentrie.mirror_row(r, ids, out):
-                base = PAIR | (inst << 32)
-                for v in set(r[out[: r.shape[0]] < 0].tolist()):
-                    ids[v] = self._state((base | v,))
+                self._mirror_missing(inst, r[out[: r.shape[0]] < 0], off, ids)
                 tokentrie.mirror_row(r, ids, out)
             return out
         tgt = ids[r]
         if tgt.min() < 0:
-            miss = tgt < 0
-            base = PAIR | (inst << 32)
-            for v in set(r[miss].tolist()):
-                ids[v] = self._state((base | (v - off),))
+            self._mirror_missing(inst, r[tgt < 0], off, ids)
             tgt = ids[r]
         if tgt.shape[0] == self.n_sym:
             return tgt
         row = np.zeros(self.n_sym, np.int32)
         row[: tgt.shape[0]] = tgt
         return row
+
+    def _mirror_missing(self, inst: int, missing: np.ndarray, off: int, ids: np.ndarray) -> None:
+        """States for the inner targets ``missing`` (indices into ``ids``, inner state + ``off``)."""
+        base = PAIR | (inst << 32)
+        for v in set(missing.tolist()):
+            ids[v] = self._state((base | (v - off),))
 
     def expand_all(self) -> None:
         """Build every reachable state (breadth first)."""
