@@ -450,9 +450,9 @@ class TokenAutomaton:
 
     @property
     def _row_of(self) -> np.ndarray:
-        n = self.lazy.table.shape[0]
+        n = self.lazy.n
         if self._row_arr.shape[0] < n:
-            grown = np.full(n, -1, np.int32)
+            grown = np.full(max(n, 2 * self._row_arr.shape[0]), -1, np.int32)
             grown[: self._row_arr.shape[0]] = self._row_arr
             self._row_arr = grown
         return self._row_arr
@@ -1059,8 +1059,8 @@ class TokenAutomaton:
         pos = 0
         self._n_stops[0] = 0
         while True:
-            if self._stop.shape[0] < lazy.table.shape[0]:
-                grown = np.zeros(max(lazy.table.shape[0], 2 * self._stop.shape[0]), np.int8)
+            if self._stop.shape[0] < lazy.n:
+                grown = np.zeros(max(lazy.n, 2 * self._stop.shape[0]), np.int8)
                 grown[: self._stop.shape[0]] = self._stop
                 self._stop = grown
             status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
@@ -1093,7 +1093,7 @@ class TokenAutomaton:
     def _kernel_signature(self, s: int) -> tuple[int, int] | None:
         lazy = self.lazy
         while True:
-            n = lazy.table.shape[0]
+            n = lazy.n
             if self._sig_ids.shape[0] < n:
                 grown = np.full(max(n, 2 * self._sig_ids.shape[0]), -1, np.int32)
                 grown[: self._sig_ids.shape[0]] = self._sig_ids

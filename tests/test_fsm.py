@@ -308,6 +308,37 @@ def test_lazy_max_states() -> None:
         lazy.materialize()
 
 
+@pytest.mark.parametrize("reserve", [True, False])
+def test_lazy_table_reserved_not_doubled(monkeypatch: pytest.MonkeyPatch, reserve: bool) -> None:
+    """Past a small size a lazy table gets room for every state it may have (reserved memory) and
+    is never copied again: doubling copied the whole table into fresh pages at once, a 56 ms mask
+    call on a VM whose page faults are slow.  Without reservable memory it doubles as before."""
+    import jsonmode.fsm as fsm
+
+    monkeypatch.setattr(fsm, "_RESERVE_ABOVE", 8 * 1024)
+    if not reserve:
+        monkeypatch.setattr(fsm, "_reserve_rows", lambda rows, width: None)
+    tables: list[np.ndarray] = []
+    grow = LazyDFA._grow
+
+    def spy(self: LazyDFA, need: int) -> None:
+        grow(self, need)
+        if not tables or self.table is not tables[-1]:
+            tables.append(self.table)
+
+    monkeypatch.setattr(LazyDFA, "_grow", spy)
+    lazy = LazyDFA(_blowup(9), max_states=3000)
+    m = lazy.materialize()
+    assert lazy.num_states > 1000
+    assert lang(m, 12) == lang(compile_dfa(_blowup(9)), 12)
+    assert not lazy.table[lazy.num_states :].any()  # rows past the built ones read as zero
+    if reserve and fsm._reserve_rows(4, 4) is not None:
+        assert lazy.table.shape[0] == 3001  # room for max_states, reserved once
+        assert len(tables) <= 6  # 64 rows doubled up to 8 KB, then the reservation
+    else:
+        assert lazy.table.shape[0] < 3001 and len(tables) >= 5
+
+
 def test_lazy_dfa_embedded_as_dfanode() -> None:
     inner = LazyDFA(alt(lit("ab"), star(lit("c"))))
     node = seq(lit("["), DfaNode(inner), lit(","), DfaNode(inner), lit("]"))
