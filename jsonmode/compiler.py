@@ -731,8 +731,10 @@ class _Ctx:
             if fmt is not None:
                 from . import formats
 
-                f = formats.format_content(fmt)
-                if f is None:
+                f = formats.format_content(fmt) if isinstance(fmt, str) else None
+                if f is None and isinstance(fmt, str) and formats.is_annotation(fmt):
+                    pass  # a format no draft defines: any string, as validators take it
+                elif f is None:
                     self.issue(ptr + "/format", "format", f"format {fmt!r} is not supported")
                 else:
                     pieces.append(self.to_dfa(f))

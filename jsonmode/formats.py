@@ -28,6 +28,9 @@ Checkers behind ``jsonschema`` (4.26), and what is approximated here:
   ``%``-escapes, userinfo, port and ``[IPv6]`` hosts (``rfc3986-validator``), minus
   ``IPvFuture`` literals.
 
+A format no draft defines (:data:`SPEC_FORMATS`) is an annotation: validators accept any
+string for it, and so does the compiler.  The drafts' other formats are refused.
+
 ``hostname``, ``duration`` and ``uri`` are only checked by ``jsonschema`` when ``fqdn``,
 ``isoduration`` and ``rfc3986-validator`` are installed; the languages here match those
 checkers either way.
@@ -69,6 +72,24 @@ SUPPORTED_FORMATS = (
     "uuid",
     "uri",
 )
+
+
+# Formats some JSON Schema draft defines: a validator may assert them (jsonschema's
+# FORMAT_CHECKER does, for each one whose checker is installed), so one jsonmode cannot
+# enforce is refused.  Any other value (OpenAPI's ``byte``, ``int32``, ``password``, a
+# project's own ``url`` or ``path``) is an annotation: no draft gives it a meaning and
+# validators accept every string for it, so it constrains nothing here either.
+SPEC_FORMATS = frozenset((
+    *SUPPORTED_FORMATS,
+    "idn-email", "idn-hostname", "uri-reference", "iri", "iri-reference", "uri-template",
+    "json-pointer", "relative-json-pointer", "regex",
+    "color", "host-name", "ip-address", "utc-millisec", "phone", "style",  # draft 3
+))
+
+
+def is_annotation(fmt: str) -> bool:
+    """Whether ``format: fmt`` asserts nothing (no JSON Schema draft defines it)."""
+    return fmt not in SPEC_FORMATS
 
 
 def cs(chars: str) -> Node:

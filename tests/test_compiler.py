@@ -493,6 +493,10 @@ CASES = [
     Case("format-email", {"type": "string", "format": "email"}, ['"a.b@example.com"'], ['"ab"', '"a@"', '"@b"']),
     Case("format-with-length", {"type": "string", "format": "date", "minLength": 10}, ['"2024-01-01"'],
          ['"x"']),
+    # a format no draft defines (OpenAPI's byte, a project's url) asserts nothing, as in jsonschema
+    Case("format-annotation", {"type": "string", "format": "byte", "maxLength": 4}, ['"abc"', '"!!"', '""'],
+         ['"abcde"', "1"]),
+    Case("format-annotation-url", {"type": ["string", "null"], "format": "url"}, ['"not a url"', "null"], ["1"]),
     # ------------------------------------------------------------------ whitespace modes
     Case(
         "ws-compact",

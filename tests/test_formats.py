@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from jsonmode.formats import SUPPORTED_FORMATS, format_content, format_dfa, hostname_dfa
+from jsonmode.formats import SUPPORTED_FORMATS, format_content, format_dfa, hostname_dfa, is_annotation
 from jsonmode.fsm import DFA, compile_dfa, lit, seq
 
 CHECKER = Draft202012Validator.FORMAT_CHECKER
@@ -69,6 +69,13 @@ def test_unsupported_format_is_none() -> None:
     assert format_content("uri-reference") is None
     for fmt in SUPPORTED_FORMATS:
         assert format_content(fmt) is not None
+
+
+def test_formats_no_draft_defines_are_annotations() -> None:
+    for fmt in ("byte", "url", "int32", "password", "path", ""):
+        assert is_annotation(fmt) and format_content(fmt) is None
+    for fmt in ("uri-reference", "regex", "json-pointer", "iri", "color", *SUPPORTED_FORMATS):
+        assert not is_annotation(fmt)  # defined by a draft: enforced, or refused by the compiler
 
 
 def test_sizes_stay_small() -> None:
