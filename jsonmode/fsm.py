@@ -410,14 +410,25 @@ class DFA:
         return st >= 0 and bool(self.accept[st])
 
     def live_states(self) -> np.ndarray:
-        """Bool mask of states from which an accepting state is reachable."""
+        """Bool mask (read-only) of states from which an accepting state is reachable.
+
+        Cached on the automaton (never changed once built): the compiler asks the same few
+        key automata whether they are empty once per object it derives, 66k times for 42
+        automata in one refused schema, a quarter of its compile.
+        """
+        live = self.__dict__.get("_live")
+        if live is not None:
+            return live
         live = self.accept.copy()
         t = self.trans
         while True:
             nxt = live | ((t >= 0) & live[np.where(t >= 0, t, 0)]).any(axis=1)
             if (nxt == live).all():
-                return live
+                break
             live = nxt
+        live.setflags(write=False)
+        self.__dict__["_live"] = live
+        return live
 
     def is_empty(self) -> bool:
         return not bool(self.live_states()[0]) if self.num_states else True
@@ -977,7 +988,9 @@ class LazyDFA:
         self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
         self._alone: set[int] = set()  # instances with a state of one inner state alone made one by one
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
-        cap = 64
+        # a few rows to start: a recursive schema makes thousands of these (one per $ref use and
+        # depth) that a compile never expands; 64 rows each held 1 GB in 20 s of one such compile
+        cap = 4
         self.table = np.zeros((cap, self.n_sym), np.int32)
         self.expanded = np.zeros(cap, bool)
         self.expanded[0] = True

@@ -339,6 +339,29 @@ def test_lazy_table_reserved_not_doubled(monkeypatch: pytest.MonkeyPatch, reserv
         assert lazy.table.shape[0] < 3001 and len(tables) >= 5
 
 
+def test_unexpanded_lazy_dfas_stay_small() -> None:
+    """A recursive schema makes thousands of lazy automata a compile never expands (one per $ref
+    use and depth): each starts with a few rows, not 64 (a 20 s compile held 1 GB of them)."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        keep = [LazyDFA(seq(lit("ab"), star(lit("c"))), n_sym=300) for _ in range(500)]
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 500 * 20_000  # ~5 KB of table each at 4 rows; 64 rows were 77 KB
+    assert keep[0].matches(b"abcc") and keep[0].num_states > 3  # and they still grow on demand
+
+
+def test_live_states_cached_read_only() -> None:
+    d = compile_dfa(seq(lit("a"), star(lit("b"))))
+    live = d.live_states()
+    assert live is d.live_states() and not live.flags.writeable
+    assert not d.is_empty()
+
+
 def test_lazy_dfa_embedded_as_dfanode() -> None:
     inner = LazyDFA(alt(lit("ab"), star(lit("c"))))
     node = seq(lit("["), DfaNode(inner), lit(","), DfaNode(inner), lit("]"))
