@@ -98,6 +98,15 @@ class _TokenTables:
     quote_orders: dict[tuple[bytes, int, bool], tuple[np.ndarray, ...]] = field(default_factory=dict)
 
 
+def _grown(a: np.ndarray, n: int, fill: int) -> np.ndarray:
+    """``a`` with room for ``n`` states (doubled, new entries ``fill``), or ``a`` itself."""
+    if a.shape[0] >= n:
+        return a
+    g = np.full(max(n, 2 * a.shape[0]), fill, a.dtype)
+    g[: a.shape[0]] = a
+    return g
+
+
 def _mode(values: np.ndarray) -> int | None:
     """Most common value (the smallest among ties); None for an empty array."""
     if not values.size:
@@ -450,11 +459,8 @@ class TokenAutomaton:
 
     @property
     def _row_of(self) -> np.ndarray:
-        n = self.lazy.n
-        if self._row_arr.shape[0] < n:
-            grown = np.full(max(n, 2 * self._row_arr.shape[0]), -1, np.int32)
-            grown[: self._row_arr.shape[0]] = self._row_arr
-            self._row_arr = grown
+        if self._row_arr.shape[0] < self.lazy.n:  # checked inline: every warm mask comes here
+            self._row_arr = _grown(self._row_arr, self.lazy.n, -1)
         return self._row_arr
 
     def _ensure(self, states: np.ndarray) -> None:
@@ -1059,10 +1065,7 @@ class TokenAutomaton:
         pos = 0
         self._n_stops[0] = 0
         while True:
-            if self._stop.shape[0] < lazy.n:
-                grown = np.zeros(max(lazy.n, 2 * self._stop.shape[0]), np.int8)
-                grown[: self._stop.shape[0]] = self._stop
-                self._stop = grown
+            self._stop = _grown(self._stop, lazy.n, 0)
             status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
                                               tr.dup, self.width, out, self._stack, pos, roots, self._stop,
                                               self._stops, self._n_stops)
@@ -1093,11 +1096,7 @@ class TokenAutomaton:
     def _kernel_signature(self, s: int) -> tuple[int, int] | None:
         lazy = self.lazy
         while True:
-            n = lazy.n
-            if self._sig_ids.shape[0] < n:
-                grown = np.full(max(n, 2 * self._sig_ids.shape[0]), -1, np.int32)
-                grown[: self._sig_ids.shape[0]] = self._sig_ids
-                self._sig_ids = grown
+            self._sig_ids = _grown(self._sig_ids, lazy.n, -1)
             status, h1, h2 = tokentrie.signature(lazy.table, lazy.expanded, s, _SIGNATURE_LIMIT, 0x22,
                                                  self._sig_queue, self._sig_ids)
             if status == tokentrie.DONE:
@@ -1355,7 +1354,7 @@ class TokenAutomaton:
             row_of, masks = z["row_of"], z["masks"]
         if ta.num_states == row_of.shape[0]:
             ta._row_of[: row_of.shape[0]] = row_of
-            ta._put_rows(masks.astype(np.int32))
+            ta._put_rows(masks.astype(np.int32, copy=False))
         return ta
 
 

@@ -728,13 +728,12 @@ class _Ctx:
             return NEVER
         pieces: list[fsm.DFA] = []
         try:
-            if fmt is not None:
-                from . import formats
+            from . import formats
 
+            # a format no draft defines asserts nothing: any string, as validators take it
+            if fmt is not None and not (isinstance(fmt, str) and formats.is_annotation(fmt)):
                 f = formats.format_content(fmt) if isinstance(fmt, str) else None
-                if f is None and isinstance(fmt, str) and formats.is_annotation(fmt):
-                    pass  # a format no draft defines: any string, as validators take it
-                elif f is None:
+                if f is None:
                     self.issue(ptr + "/format", "format", f"format {fmt!r} is not supported")
                 else:
                     pieces.append(self.to_dfa(f))

@@ -334,7 +334,7 @@ def test_lazy_table_reserved_not_doubled(monkeypatch: pytest.MonkeyPatch, reserv
     assert not lazy.table[lazy.num_states :].any()  # rows past the built ones read as zero
     if reserve and fsm._reserve_rows(4, 4) is not None:
         assert lazy.table.shape[0] == 3001  # room for max_states, reserved once
-        assert len(tables) <= 6  # 64 rows doubled up to 8 KB, then the reservation
+        assert len(tables) <= 6  # 4 rows doubled up to 8 KB, then the reservation
     else:
         assert lazy.table.shape[0] < 3001 and len(tables) >= 5
 
