@@ -743,6 +743,7 @@ GATE = 1 << 61
 PAIR = 1 << 62
 INST = 1 << 60
 _LOW = (1 << 32) - 1
+_INST_MASK = (1 << 28) - 1
 
 _NONE: frozenset[int] = frozenset()
 Walk = tuple[bool, frozenset[int], frozenset[int]]
@@ -986,6 +987,7 @@ class LazyDFA:
         self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
         self._cls_bits: dict[int, list[int]] = {}  # embedded eager DFA -> symbols of each class
         self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
+        self._miss_buf = np.empty(0, np.int32)  # scratch for _mirror_into
         self._alone: set[int] = set()  # instances with a state of one inner state alone made one by one
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
         # a few rows to start: a recursive schema makes thousands of these (one per $ref use and
@@ -1181,13 +1183,12 @@ class LazyDFA:
             if not F:
                 self.expanded[s] = True
                 continue
-            items = list(F)
-            if len(items) == 1 and items[0] >= INST:
+            if len(F) == 1 and F[0] >= INST:
                 # inside one embedded automaton (a string with a pattern or format, a $ref):
                 # mirror its row; most states of big schemas are of this kind
-                self.table[s] = self._instance_row(items[0])
-                self.expanded[s] = True
+                self._mirror_into(s, F[0])
                 continue
+            items = list(F)
             if self._one_gate_row(s, items):
                 continue
             pieces = [p for c in items for p in self._pieces(c)]
@@ -1372,11 +1373,7 @@ class LazyDFA:
             need = int(r.max(initial=0)) + 1
         ids = self._inst_ids.get(inst)
         if ids is None or ids.shape[0] < need:
-            grown = np.full(max(need, 2 * (0 if ids is None else ids.shape[0]), 16), -1, np.int32)
-            if ids is not None:
-                grown[: ids.shape[0]] = ids
-            grown[0] = 0
-            ids = self._inst_ids[inst] = grown
+            ids = self._grow_ids(inst, need)
         if lazy and tokentrie.AVAILABLE:  # the nested-$ref case: one compiled pass per level
             out = np.empty(self.n_sym, np.int32)
             if tokentrie.mirror_row(r, ids, out):
@@ -1393,11 +1390,77 @@ class LazyDFA:
         row[: tgt.shape[0]] = tgt
         return row
 
+    def _mirror_into(self, s: int, code: int) -> None:
+        """Expand ``s``, a state made of one embedded-automaton position, in place.
+
+        A cold mask in a schema of nested ``$ref``s expands one such state per nesting level
+        and per byte-level state its trie walk meets: the nested-lazy case writes the outer
+        row straight into the table (no temporary row, no copy), the rest goes through
+        :meth:`_instance_row`.
+        """
+        inst = (code >> 32) & _INST_MASK
+        auto = self.instances[inst]
+        if type(auto) is not LazyDFA or not tokentrie.AVAILABLE:
+            self.table[s] = self._instance_row(code)
+            self.expanded[s] = True
+            return
+        u = code & _LOW
+        if not auto.expanded[u]:
+            auto.expand((u,))
+        r = auto.table[u]  # lazy ids: 0 is dead, so index = id
+        ids = self._inst_ids.get(inst)
+        if ids is None or ids.shape[0] < auto.n:
+            ids = self._grow_ids(inst, auto.n)
+        if tokentrie.mirror_row(r, ids, self.table[s]):
+            miss = self._miss_buf
+            if miss.shape[0] < r.shape[0]:
+                miss = self._miss_buf = np.empty(r.shape[0], np.int32)
+            k = tokentrie.missing_targets(r, ids, miss)
+            for v in miss[:k].tolist():
+                ids[v] = self._inst_state(inst, v)
+            tokentrie.mirror_row(r, ids, self.table[s])  # (the table may have moved)
+        self.expanded[s] = True
+
+    def _grow_ids(self, inst: int, need: int) -> np.ndarray:
+        """The outer state of each inner state of ``inst`` (-1: none yet), room for ``need``."""
+        ids = self._inst_ids.get(inst)
+        size = 0 if ids is None else ids.shape[0]
+        grown = np.full(max(need, 2 * size, 16), -1, np.int32)
+        if ids is not None:
+            grown[:size] = ids
+        grown[0] = 0
+        self._inst_ids[inst] = grown
+        return grown
+
     def _mirror_missing(self, inst: int, missing: np.ndarray, off: int, ids: np.ndarray) -> None:
         """States for the inner targets ``missing`` (indices into ``ids``, inner state + ``off``)."""
-        base = PAIR | (inst << 32)
         for v in set(missing.tolist()):
-            ids[v] = self._state((base | (v - off),))
+            ids[v] = self._inst_state(inst, v - off)
+
+    def _inst_state(self, inst: int, v: int) -> int:
+        """:meth:`_state` of one embedded-automaton position alone (inner state ``v`` of ``inst``),
+        the one a mirrored row creates, without the general case's loop over items."""
+        key = (PAIR | (inst << 32) | v,)
+        j = self._ids.get(key)
+        if j is not None:
+            return j
+        j = self.n
+        if not j & 255:
+            check_time()
+        if j >= self.max_states:
+            raise AutomatonTooLarge(f"automaton exceeds {self.limit_name}={self.max_states}")
+        self._ids[key] = j
+        self._alone.add(inst)
+        succ = {GATE | (inst << 32) | v}
+        acc = False
+        if self.instances[inst].is_accepting(v):
+            succ.update(self.inst_follow[inst])
+            acc = inst in self.last_inst
+        self._succ.append(tuple(succ))
+        self._grow(j + 1)
+        self.accept[j] = acc
+        self.n = j + 1
+        return j
 
     def expand_all(self) -> None:
         """Build every reachable state (breadth first)."""

@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row"]
+__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "missing_targets"]
 
 DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
 
@@ -261,6 +261,23 @@ def mirror_row(r: np.ndarray, ids: np.ndarray, out: np.ndarray) -> int:
     return miss
 
 
+@_njit
+def missing_targets(r: np.ndarray, ids: np.ndarray, out: np.ndarray) -> int:
+    """Write to ``out`` each distinct ``v`` in ``r`` with ``ids[v] < 0`` (first-seen order) and
+    return how many: the inner states a mirrored row must create outer states for, without
+    numpy's gather, compare, compress and a Python set (~4 us at each nesting level)."""
+    k = 0
+    for i in range(r.shape[0]):
+        v = r[i]
+        if ids[v] == -1:
+            ids[v] = -2  # seen (restored below)
+            out[k] = v
+            k += 1
+    for j in range(k):
+        ids[out[j]] = -1
+    return k
+
+
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xC2B2AE3D27D4EB4F)
 
@@ -336,4 +353,5 @@ def warm() -> None:
     set_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     clear_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     mirror_row(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
+    missing_targets(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))

@@ -183,3 +183,15 @@ def test_mirror_row_gathers_pads_and_counts_missing(r: list[int], ids: list[int]
     k = min(len(r), width)
     assert out[:k].tolist() == ii[rr[:k]].tolist() and not out[k:].any()
     assert miss == int((ii[rr[:k]] < 0).sum())
+
+
+@settings(deadline=None)
+@given(st.lists(st.integers(0, 30), max_size=40), st.lists(st.sampled_from([-1, 0, 3, 9]), min_size=31, max_size=31))
+def test_missing_targets_lists_each_unmapped_target_once(r: list[int], ids: list[int]) -> None:
+    rr, ii = np.array(r, np.int32), np.array(ids, np.int32)
+    before = ii.copy()
+    out = np.zeros(len(r), np.int32)
+    k = tokentrie.missing_targets(rr, ii, out)
+    want = list(dict.fromkeys(v for v in r if ids[v] < 0))  # distinct, first-seen order
+    assert out[:k].tolist() == want
+    assert ii.tolist() == before.tolist()  # the marks it uses are restored
