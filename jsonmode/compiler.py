@@ -284,6 +284,9 @@ class _Ctx:
             self.issue(ptr, "", f"schema must be an object or a boolean, got {type(schema).__name__}")
             return NEVER
         schema = dict(schema)
+        finite = self._finite(schema, ptr)
+        if finite is not None:
+            return finite
         if "$ref" in schema:
             return self._ref(schema, ptr)
         for kw in ("$dynamicRef", "$recursiveRef"):
@@ -545,6 +548,39 @@ class _Ctx:
         self.issue(ptr + "/if", "if", "if/then/else is not supported")
         return self.node(schema, ptr)
 
+    def _finite(self, schema: dict[str, Any], ptr: str) -> Node | None:
+        """A finite list of values (``enum``/``const``, here or in an ``allOf`` part) beside
+        combinators (``allOf``, ``anyOf``, ``oneOf``, ``not``, ``if``): the values that a JSON
+        Schema validator finds valid against the whole schema, as literals.
+
+        Exact for any keyword the validator knows, including those no automaton here expresses
+        (``not``, ``if``/``then``/``else``, ``contains``, ``uniqueItems``...), which would
+        otherwise be refused.  None (the usual path) when there is no such list or the
+        validator cannot check the schema on its own (see :meth:`_filter_values`).
+        """
+        values: Any = None
+        if "const" in schema:
+            values = [schema["const"]]
+        elif "enum" in schema:
+            values = schema["enum"]
+        elif isinstance(schema.get("allOf"), list):
+            for i, part in enumerate(schema["allOf"]):
+                p = self.deref(part, f"{ptr}/allOf/{i}")
+                if isinstance(p, dict) and ("const" in p or "enum" in p):
+                    values = [p["const"]] if "const" in p else p["enum"]
+                    break
+            else:
+                return None
+        if not isinstance(values, list) or not _COMBINATORS & schema.keys():
+            return None
+        # the root itself is checked as it stands (its references resolve as they are written)
+        rest = self.root if ptr == "" and isinstance(self.root, dict) else schema
+        keep = self._filter_values(values, {k: v for k, v in rest.items() if k not in ANNOTATIONS},
+                                   whole_root=ptr == "")
+        if keep is None:
+            return None
+        return _literals([f for v in keep for f in sorted(self._value_forms(v))])
+
     def _enum(self, schema: dict[str, Any], ptr: str) -> Node:
         try:
             key = json.dumps(["enum", schema, self.sep_text, self.opts.max_states], sort_keys=True)
@@ -595,10 +631,13 @@ class _Ctx:
             forms.add(self.dumps(float(v)) if abs(v) < 2**53 else self.dumps(v))
         return forms
 
-    def _filter_values(self, values: list[Any], rest: dict[str, Any]) -> list[Any] | None:
-        """Values of ``values`` valid against ``rest`` (jsonschema, with the root's definitions)."""
+    def _filter_values(self, values: list[Any], rest: dict[str, Any], *, whole_root: bool = False) -> list[Any] | None:
+        """Values of ``values`` valid against ``rest`` (jsonschema, with the root's definitions);
+        ``whole_root``: ``rest`` is the root, whose references resolve as written."""
         import jsonschema
 
+        if not whole_root and not _local_refs_only(rest):
+            return None  # "#" or a pointer outside the definitions would resolve against ``rest``
         sch = dict(rest)
         if isinstance(self.root, dict):
             for k in ("$defs", "definitions"):
@@ -1090,6 +1129,25 @@ def _json_eq(a: Any, b: Any) -> bool:
 
 _MERGE_MIN = ("minimum", "minLength", "minItems", "minProperties")
 _MERGE_MAX = ("maximum", "maxLength", "maxItems", "maxProperties")
+
+
+_COMBINATORS = frozenset({"allOf", "anyOf", "oneOf", "not", "if"})
+
+
+def _local_refs_only(schema: Any) -> bool:
+    """Every ``$ref`` in ``schema`` points into the root's ``$defs``/``definitions`` (and no
+    ``$id`` moves the base), so a validator built on ``schema`` plus those resolves them as
+    the root would."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref")
+        if ref is not None and not (isinstance(ref, str) and ref.startswith(("#/$defs/", "#/definitions/"))):
+            return False
+        if isinstance(schema.get("$id"), str) or isinstance(schema.get("id"), str):
+            return False
+        return all(_local_refs_only(v) for k, v in schema.items() if k not in ("enum", "const"))
+    if isinstance(schema, list):
+        return all(_local_refs_only(v) for v in schema)
+    return True
 
 
 def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:

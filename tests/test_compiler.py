@@ -1099,3 +1099,45 @@ def test_compile_time_is_a_named_limit() -> None:
     with pytest.raises(CompileTimeoutError, match="max_compile_seconds=0.01"):
         schema_to_node({"allOf": pats}, opts)
     assert isinstance(CompileTimeoutError("x"), AutomatonTooLarge)  # a refusal like the other limits
+
+
+# ---------------------------------------------------------------- finite value lists beside combinators
+
+FINITE = [
+    # an enum beside keywords no automaton here expresses: the validator picks the values
+    {"allOf": [{"enum": [{"a": 21}, {"a": 1}, {"a": "x"}]},
+               {"not": {"properties": {"a": {"type": "integer", "maximum": 20}}}}]},
+    {"enum": [1, 2, 3, 4], "not": {"enum": [2, 4]}},
+    {"enum": [[1, 1], [1, 2], []], "uniqueItems": True, "if": {"minItems": 1}, "then": {"contains": {"const": 2}}},
+    {"enum": ["a", "b", 1], "oneOf": [{"type": "string"}, {"const": "a"}]},  # overlapping oneOf: "a" is in both
+    {"$defs": {"Odd": {"enum": [1, 3, 5]}}, "allOf": [{"$ref": "#/$defs/Odd"}, {"not": {"const": 3}}]},
+    {"const": {"b": [1, 2]}, "anyOf": [{"required": ["a"]}, {"properties": {"b": {"contains": {"const": 2}}}}]},
+]
+
+
+@pytest.mark.parametrize("schema", FINITE, ids=range(len(FINITE)))
+def test_finite_values_beside_combinators_are_exact(schema: dict[str, Any]) -> None:
+    """Exactly the listed values that a JSON Schema validator accepts, nothing refused."""
+    values = [json.loads(t) for t in
+              ['{"a": 21}', '{"a": 1}', '{"a": "x"}', "1", "2", "3", "4", "5", "[1, 1]", "[1, 2]", "[]",
+               '"a"', '"b"', '{"b": [1, 2]}']]
+    for v in values:
+        text = json.dumps(v)
+        assert accepts(schema, text) == js_valid(schema, text), text
+    assert any(accepts(schema, json.dumps(v)) for v in values)
+
+
+def test_finite_values_none_valid_is_unsatisfiable() -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node({"allOf": [{"enum": [1, 2]}, {"not": {"type": "integer"}}]})
+
+
+def test_finite_values_with_refs_outside_definitions_fall_back() -> None:
+    """A reference the validator could not resolve like the root does (here into the schema's own
+    properties, below the root) is not guessed: the usual path refuses ``not``."""
+    schema = {"properties": {"v": {"enum": [1, 2], "not": {"$ref": "#/properties/w"}}, "w": {"const": 1}}}
+    with pytest.raises(SchemaError, match="not is supported only"):
+        schema_to_node(schema)
+    # at the root the whole schema is checked as written, so the same reference resolves there
+    root = {"enum": [1, 2], "not": {"$ref": "#/$defs/one"}, "$defs": {"one": {"const": 1}}}
+    assert accepts(root, "2") and not accepts(root, "1")
