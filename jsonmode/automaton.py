@@ -707,7 +707,9 @@ class TokenAutomaton:
             if not self._string_quotes(s, row):
                 if not lazy.expanded[s]:
                     lazy.expand([s])
-                self._kernel_list(s, t.quote_ids, row)
+                qi = t.quote_ids
+                assert qi is not None  # set with the trie (compiled path)
+                self._kernel_list(s, qi, row)
         else:
             if not lazy.expanded[s]:
                 lazy.expand([s])
@@ -721,11 +723,15 @@ class TokenAutomaton:
                 cached = t.interior_words.get(sig) if sig is not None else None
                 if cached is not None:
                     row[:] = cached
-                    self._kernel_list(s, t.quote_ids, row)
+                    qi = t.quote_ids
+                    assert qi is not None  # set with the trie (compiled path)
+                    self._kernel_list(s, qi, row)
                 else:
                     self._kernel_trie(s, row)
                     if sig is not None:
-                        t.interior_words[sig] = row & ~t.quote_words
+                        qw = t.quote_words
+                        assert qw is not None
+                        t.interior_words[sig] = row & ~qw
         if lazy.accept[s] and self._eos.size:
             row |= self.eos_words.view(np.uint32)
 
@@ -753,19 +759,21 @@ class TokenAutomaton:
         sig = self._kernel_signature(c)
         if sig is None:
             return False
+        qi, qw, fw = t.quote_ids, t.quote_words, t.first_words
+        assert qi is not None and qw is not None and fw is not None  # set with the trie (compiled path)
         interior = t.interior_words.get(sig)
         if interior is None:
             interior = np.zeros(self.num_words, np.uint32)
             self._kernel_trie(c, interior)
-            interior &= ~t.quote_words
+            interior &= ~qw
             t.interior_words[sig] = interior
         other = np.ones(t.n_sym + 1, bool)
         other[:256] = ~same
         # tokens of c's interior whose first byte is not shared: removed, then walked from s
-        out[:] = interior & ~np.bitwise_or.reduce(t.first_words[np.flatnonzero(~same & (crow != dead))],
+        out[:] = interior & ~np.bitwise_or.reduce(fw[np.flatnonzero(~same & (crow != dead))],
                                                    axis=0, initial=np.uint32(0))
         self._kernel_trie(s, out, other)
-        self._kernel_list(s, t.quote_ids, out)
+        self._kernel_list(s, qi, out)
         return True
 
     def _string_position(self, s: int) -> tuple[DFA, int, int | None] | None:
@@ -1054,6 +1062,7 @@ class TokenAutomaton:
             if over:
                 tokentrie.clear_bits(out, order[:over])
             return
+        assert room is not None  # over is 0 without a bound
         out[:] = _small_room(t, char, ckey, phase, room, self.width)
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:

@@ -804,6 +804,7 @@ class _Ctx:
                     # from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
                     content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
             elif content is None:
+                assert d is not None  # the branch above took content is None and d is None
                 if lo or hi is not None:
                     d = fsm.intersect(d, self.to_dfa(regex.string_content(None, lo, hi)),
                                       max_states=self.opts.max_states)
@@ -1306,8 +1307,8 @@ def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | Non
             pats = {p: _both(s, aa) for p, s in pats.items()}
         for name in names:
             # b's requirement beyond its patterns (which still apply to a declared name)
-            sb = pb[name] if name in pb else (ab if not matching[name] else True)
-            props[name] = _both(pa.get(name, aa), sb)
+            req = pb[name] if name in pb else (ab if not matching[name] else True)
+            props[name] = _both(pa.get(name, aa), req)
     if props:
         out["properties"] = props
     if pats:

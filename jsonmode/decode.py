@@ -42,7 +42,7 @@ import time
 import warnings
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -117,8 +117,13 @@ class _Llama:
         mod = sys.modules[type(a0).__module__]
         default = getattr(mod, "eager_attention_forward", None)
         impl = _attn_impl(model)
-        self.attn_fn = ALL_ATTENTION_FUNCTIONS.get_interface(impl, default) if hasattr(
-            ALL_ATTENTION_FUNCTIONS, "get_interface") else (default if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl])
+        attn_fn: Callable[..., Any] | None  # None: eager asked of a module without eager_attention_forward
+        if hasattr(ALL_ATTENTION_FUNCTIONS, "get_interface"):
+            # transformers types the default Callable; it is dict.get's default there, so None passes through
+            attn_fn = ALL_ATTENTION_FUNCTIONS.get_interface(impl, default)  # type: ignore[arg-type]
+        else:
+            attn_fn = default if impl == "eager" else ALL_ATTENTION_FUNCTIONS[impl]
+        self.attn_fn = attn_fn
         self.impl = impl
 
     @staticmethod
@@ -153,7 +158,8 @@ class _Llama:
         B, Hkv, L, D = x.shape
         return x[:, :, None, :, :].expand(B, Hkv, self.groups, L, D).reshape(B, Hkv * self.groups, L, D)
 
-    def repeated_sdpa(self, q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def repeated_sdpa(self, q: torch.Tensor, K: torch.Tensor, V: torch.Tensor,
+                      mask: torch.Tensor | None) -> torch.Tensor:
         """transformers' ``sdpa_attention_forward`` with a mask, minus its per-call ``repeat_kv`` copy."""
         out = F.scaled_dot_product_attention(q, K, V, attn_mask=mask, dropout_p=0.0, scale=self.scaling,
                                              is_causal=False)
@@ -175,7 +181,9 @@ class _Llama:
     def exact_attention(self, i: int, q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, mask: torch.Tensor | None,
                         pos: torch.Tensor) -> torch.Tensor:
         a = self.layers[i].self_attn
-        out, _ = self.attn_fn(a, q, K, V, mask, dropout=0.0, scaling=a.scaling, position_ids=pos, use_cache=True)
+        fn = self.attn_fn
+        assert fn is not None  # the modules of _SUPPORTED_TYPES all define eager_attention_forward
+        out, _ = fn(a, q, K, V, mask, dropout=0.0, scaling=a.scaling, position_ids=pos, use_cache=True)
         return out
 
     def fast_attention(self, q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -607,6 +615,7 @@ def decode_batch(
         def select(lg: torch.Tensor) -> None:
             nonlocal host_states
             if sel_graph is not None:
+                assert runner is not None  # the select graph is the runner's
                 static = runner._outs["logits"]
                 if lg is not static:
                     static.copy_(lg)
@@ -663,7 +672,7 @@ def decode_batch(
     if stats is not None:
         t_end = time.perf_counter()
         stats.update(mode=run_mode, steps=steps, prefill_s=t_prefill - t_start, setup_s=t_ready - t_prefill,
-                     capture_s=runner.capture_s if fresh else 0.0, total_s=t_end - t_start, triton=use_triton,
+                     capture_s=runner.capture_s if runner is not None and fresh else 0.0, total_s=t_end - t_start, triton=use_triton,
                      select_graph=sel_graph is not None,
                      repeated_kv=bool(runner is not None and runner.repeated),
                      host_fallback=host_fallback, graphs=bool(runner is not None and runner.use_graphs))

@@ -99,7 +99,8 @@ class Engine:
         kw.setdefault("dtype", dtype)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = AutoModelForCausalLM.from_pretrained(model_id, **kw).to(device)
+        # PreTrainedModel.to is @wraps(nn.Module.to): typeshed's _Wrapped reads the device as ``self``
+        model = AutoModelForCausalLM.from_pretrained(model_id, **kw).to(device)  # type: ignore[arg-type]
         model.eval()
         return cls(model, tok, **engine_kwargs)
 
@@ -260,8 +261,9 @@ def generate(spec: type[T] | dict[str, Any], prompt: Prompt, *, model: str | Eng
     elif isinstance(model, tuple):
         engine = Engine(*model)
     else:
-        engine = _ENGINES.get(model)
-        if engine is None:
-            engine = Engine.from_pretrained(model)
-            _ENGINES[model] = engine
+        cached = _ENGINES.get(model)
+        if cached is None:
+            cached = Engine.from_pretrained(model)
+            _ENGINES[model] = cached
+        engine = cached
     return engine.generate(spec, prompt, **kwargs)

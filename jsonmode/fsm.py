@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -665,7 +666,7 @@ def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> boo
             frontier = tgt[~done]
             if not frontier.size:
                 break
-    cur = np.zeros(n, bool)
+    cur: np.ndarray = np.zeros(n, bool)
     cur[0] = True
     seen: dict[bytes, int] = {}
     accepts: list[bool] = []  # whether the set after L characters holds an accepting state
@@ -686,7 +687,7 @@ def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> boo
         if length >= lo and acc:
             return True
         accepts.append(acc)
-        cur = one[cur].any(axis=0)
+        cur = cast(np.ndarray, one[cur].any(axis=0))
     return False if hi <= max_steps else None
 
 
@@ -1309,6 +1310,7 @@ class LazyDFA:
         one state and one Python row build per inner state cost ~10 ms there.
         """
         auto = self.instances[inst]
+        assert isinstance(auto, DFA)  # only small eager automata are mirrored whole (_instance_row)
         m = auto.num_states
         if self.n + m > self.max_states:
             return  # let the state-by-state path raise the named limit if it must
@@ -1360,14 +1362,15 @@ class LazyDFA:
         auto = self.instances[inst]
         if inst not in self._inst_ids and isinstance(auto, DFA) and auto.num_states <= _BULK_MIRROR:
             self._mirror_all(inst)
-        lazy = isinstance(auto, LazyDFA)
-        if lazy:
+        if isinstance(auto, LazyDFA):
+            lazy = True
             if not auto.expanded[u]:
                 auto.expand((u,))
             r = auto.table[u]  # lazy ids: 0 is dead, so index = id
             off = 0
             need = auto.n  # bounds every index in r (no pass over r for its maximum)
         else:
+            lazy = False
             r = auto.row(u)[: self.n_sym] + 1  # -1 dead -> 0: index = state + 1
             off = 1
             need = int(r.max(initial=0)) + 1

@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -350,6 +350,7 @@ class DeviceLogitsProcessor(JsonLogitsProcessor):
         if self._dev_states is None:
             return self._host_states
         da = self._da
+        assert da is not None  # set before the device states are
         return [da.host_state(s) for s in self._dev_states.tolist()]
 
     @states.setter
@@ -362,12 +363,14 @@ class DeviceLogitsProcessor(JsonLogitsProcessor):
     def errors(self) -> dict[int, str]:  # type: ignore[override]
         if self._dev_states is None:
             return self._host_errors
+        da = self._da
+        assert da is not None  # set before the device states are
         out = {}
         sts = self._dev_states.tolist()
         toks = self._err_tok.tolist()
         prev = self._err_state.tolist()
         for r, s in enumerate(sts):
-            if s == self._da.dead:
+            if s == da.dead:
                 out[r] = f"token {toks[r]} not allowed in state {prev[r]}"
         return out
 
@@ -394,6 +397,7 @@ class DeviceLogitsProcessor(JsonLogitsProcessor):
         if not self._use_device(scores):
             return super().__call__(input_ids, scores)
         da = self._da
+        assert da is not None  # _use_device made it
         if self._dev_states is None:
             B = input_ids.shape[0]
             self._prompt_len = input_ids.shape[1]
@@ -401,7 +405,7 @@ class DeviceLogitsProcessor(JsonLogitsProcessor):
             self._spare = torch.empty_like(self._dev_states)
             self._err_tok = torch.full((B,), -1, dtype=torch.int32, device=da.device)
             self._err_state = torch.full((B,), -1, dtype=torch.int32, device=da.device)
-            return da.fill_(scores, self._dev_states)
+            return cast(torch.FloatTensor, da.fill_(scores, self._dev_states))
         # advance + fill in one launch, into the spare state buffer (ping-pong)
         da.advance_fill_(scores, self._dev_states, self._spare, input_ids[:, -1], self._err_tok, self._err_state)
         self._dev_states, self._spare = self._spare, self._dev_states
@@ -411,8 +415,10 @@ class DeviceLogitsProcessor(JsonLogitsProcessor):
         if self._dev_states is None:
             super()._advance(last)
             return
-        toks = torch.tensor(last, dtype=torch.int64).to(self._da.device)
-        self._da.advance_(self._dev_states, toks, self._err_tok, self._err_state)
+        da = self._da
+        assert da is not None  # set before the device states are
+        toks = torch.tensor(last, dtype=torch.int64).to(da.device)
+        da.advance_(self._dev_states, toks, self._err_tok, self._err_state)
 
     def finished(self, row: int) -> bool:
         return self.states[row] == FINISHED

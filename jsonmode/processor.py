@@ -7,7 +7,7 @@ applied with one ``masked_fill``.  Nothing per step scales with the vocabulary o
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -103,7 +103,7 @@ class JsonLogitsProcessor(LogitsProcessor):
             self.states = [self.automaton.initial_state] * B
         else:
             self._advance(input_ids[:, -1].tolist())
-        return self.apply(scores)
+        return cast(torch.FloatTensor, self.apply(scores))
 
     def _host_words(self) -> np.ndarray:
         """(B, W) packed masks of the current states, from the automaton's own table."""
@@ -119,10 +119,10 @@ class JsonLogitsProcessor(LogitsProcessor):
         dev = scores.device
         if dev.type == "cpu":
             # host path: numpy unpack (no int32 shift tensors), one in-place fill
-            words = self._host_words()
+            host_words = self._host_words()
             width = scores.shape[-1]
-            n = min(width, words.shape[1] * 32)
-            bits = np.unpackbits(words.view(np.uint8), axis=1, count=n, bitorder="little")
+            n = min(width, host_words.shape[1] * 32)
+            bits = np.unpackbits(host_words.view(np.uint8), axis=1, count=n, bitorder="little")
             banned = torch.from_numpy(bits.view(np.bool_)).logical_not()
             if n < width:
                 banned = torch.nn.functional.pad(banned, (0, width - n), value=True)

@@ -448,11 +448,11 @@ class _Parser:
             if self.peek() != "{" or end < 0:
                 raise self.fail(f"malformed '\\{c}' escape")
             name = self.p[self.i + 1 : end]
-            r = unicode_property(name)
-            if r is None:
+            prop = unicode_property(name)
+            if prop is None:
                 raise self.fail(f"Unicode property '\\{c}{{{name}}}' (only general categories are supported)")
             self.i = end + 1
-            return complement(r) if c == "P" else r
+            return complement(prop) if c == "P" else prop
         if c.isalnum():
             raise self.fail(f"unknown escape '\\{c}'")
         return ord(c)  # identity escape of punctuation (and '_', as Annex B and PCRE-style engines read it)
@@ -539,7 +539,7 @@ def _byte_mask(lo: int, hi: int) -> int:
     return ((1 << (hi - lo + 1)) - 1) << lo
 
 
-def utf8_class(ranges: Ranges) -> Node:
+def utf8_class(ranges: Iterable[tuple[int, int]]) -> Node:
     """Raw UTF-8 of one code point from ``ranges`` (surrogates dropped), range-split."""
     seqs: list[list[tuple[int, int]]] = []
     for lo, hi in intersect_ranges(normalize(ranges), complement(SURROGATES)):
@@ -610,8 +610,8 @@ def minimize(d: DFA, max_work: int | None = None) -> DFA:
         if max_work is not None and work > max_work:
             return d
         sig = np.ascontiguousarray(np.column_stack([part, part[t]]).astype(np.int32))
-        rows = sig.view(np.dtype((np.void, 4 * (C + 1)))).ravel()
-        _, new = np.unique(rows, return_inverse=True)
+        keys = sig.view(np.dtype((np.void, 4 * (C + 1)))).ravel()
+        _, new = np.unique(keys, return_inverse=True)
         new = new.ravel().astype(np.int64)
         k = int(new.max()) + 1
         if k == n:

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
+numba: ModuleType | None
 try:  # numba is a core dependency; the numpy path stays for platforms it does not support
     if os.environ.get("JSONMODE_NUMBA", "") == "0":
         raise ImportError("disabled by JSONMODE_NUMBA=0")
