@@ -8,7 +8,7 @@ Grammar (RFC 8259): ``-?(0|[1-9][0-9]*)(\\.[0-9]+)?([eE][+-]?[0-9]+)?``.  The au
   their shortest ``repr``);
 * they accept every in-range literal of the *supported shape*, which bounds output length so
   a model cannot run away: no negative zero (``-0``, ``-0.0``), digit limits (see
-  :func:`number_node`), and exponents only for unconstrained numbers.
+  :func:`number_node`), and exponents only for unconstrained numbers and ranges that hold 0.
 
 A range is the product of a digit-limited grammar with one comparison automaton per bound,
 both built directly as small tables: the classic digit-by-digit split (a longer canonical
@@ -484,9 +484,12 @@ def number_node(
     * at most ``max_significant`` (17: enough to round-trip any float64) significant digits,
       counted from the first non-zero digit to the end, trailing zeros included ("1.50" is 3);
     * at most ``max_significant`` zeros between ``0.`` and the first significant digit;
-    * an exponent (``[eE][+-]?`` and at most ``max_exponent_digits`` digits) only when there is
-      no ``minimum``/``maximum``/``multipleOf``: bounded numbers are written out in full, which
-      only rejects valid exponent spellings, never accepts an out-of-range value;
+    * an exponent (``[eE][+-]?`` and at most ``max_exponent_digits`` digits) when there is no
+      ``minimum``/``maximum``/``multipleOf``; in a range that holds 0, on the side of 0 a
+      mantissa's sign takes, where no exponent can leave the range (see
+      :func:`_exponent_forms`: ``1e-06`` under ``minimum: 0`` or ``0 <= x <= 1``); otherwise
+      bounded numbers are written out in full, which only rejects valid exponent spellings,
+      never accepts an out-of-range value;
     * no negative zero.
 
     When no number of that shape is in range (``minimum=1e30``, or ``0 < x < 1e-20``), both
@@ -560,4 +563,45 @@ def _number_dfa(
     if hi is not None:
         parts.append(_cmp_dfa(hi.value, "lt" if hi.exclusive else "le"))
     r = _and(*parts, max_states=max_states)
-    return r if mult is None else _with_multiple(r, mult[0], mult[1], max_states)
+    if mult is not None:
+        return _with_multiple(r, mult[0], mult[1], max_states)
+    forms = [seq(DfaNode(m), e) for m, e in _exponent_forms(lo, hi, sig, zeros, exp_digits, max_states)]
+    return _minimize(compile_dfa(alt(DfaNode(r), *forms))) if forms else r
+
+
+def _exponent_forms(lo: _Bound | None, hi: _Bound | None, sig: int, zeros: int, exp_digits: int,
+                    max_states: int) -> list[tuple[DFA, Node]]:
+    """(mantissas, exponents) whose every product lies in a range that holds 0 on a mantissa's side.
+
+    A nonnegative mantissa ``m`` times ``10**e`` stays in ``[0, m]`` for ``e <= 0`` and only
+    grows for ``e > 0``: so with ``lo <= 0`` the nonnegative mantissas up to ``hi`` take a
+    negative exponent, any exponent when there is no ``hi`` (``1e-06`` under ``minimum: 0``, as
+    ``json.dumps`` writes small floats); the same, mirrored, for negative mantissas.  A bound
+    at an exclusive 0 keeps two exponent digits, so no literal underflows to a float 0.
+    Other ranges (``minimum: 1``) keep literals written out in full.
+    """
+    if exp_digits <= 0:
+        return []
+    out: list[tuple[DFA, Node]] = []
+    for side, near, far in ((1, lo, hi), (-1, hi, lo)):
+        # near: the bound on the zero side of this sign's mantissas; far: the one they grow to
+        if near is not None and side * near.value > 0:
+            continue  # the range stays off 0 on this side (minimum: 1): no such form is safe
+        zero_excl = near is not None and near.value == 0 and near.exclusive
+        to_zero = ("gt" if zero_excl else "ge") if side > 0 else ("lt" if zero_excl else "le")
+        parts = [_grammar_dfa(sig, zeros, True), _cmp_dfa(Decimal(0), to_zero)]
+        if far is not None:
+            if side * far.value < 0:
+                continue
+            ops = ("lt" if far.exclusive else "le") if side > 0 else ("gt" if far.exclusive else "ge")
+            parts.append(_cmp_dfa(far.value, ops))
+        digits = min(exp_digits, 2) if zero_excl else exp_digits
+        mant = _and(*parts, max_states=max_states)
+        if mant.is_empty():
+            continue
+        if far is None:
+            exp = _exponent(digits)
+        else:
+            exp = seq(sym(ord("e"), ord("E")), sym(ord("-")), rep(_DIG, 1, digits))
+        out.append((mant, exp))
+    return out

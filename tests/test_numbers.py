@@ -262,6 +262,31 @@ def test_bounded_numbers() -> None:
     assert accepts(d, "-0.001") and not accepts(d, "0") and not accepts(d, "-0.0")
 
 
+def test_exponents_in_ranges_that_hold_zero() -> None:
+    """``json.dumps`` writes small floats with an exponent (1e-06): accepted wherever no exponent
+    can leave the range, still refused where one could."""
+    d = dfa_num(minimum=0)
+    for t in ("1e-06", "2.5E+10", "0e5", "3.14e-123", "1"):
+        assert accepts(d, t), t
+    for t in ("-1e-06", "1e-1234", "-2E5"):
+        assert not accepts(d, t), t
+    d = dfa_num(exclusive_minimum=0)
+    assert accepts(d, "1e-06") and accepts(d, "1e99")
+    for t in ("0e-5", "0.0e1", "1e-100", "-1e-06"):  # zero, or three digits that may underflow to 0.0
+        assert not accepts(d, t), t
+    d = dfa_num(minimum=0, maximum=1)
+    for t in ("1e-06", "0.5e-1", "1.0e-0", "0e-9"):
+        assert accepts(d, t), t
+    for t in ("1e1", "1e+0", "2e-0", "1.5e-0", "-1e-06"):
+        assert not accepts(d, t), t
+    d = dfa_num(minimum=-1, exclusive_maximum=0)
+    assert accepts(d, "-1e-06") and accepts(d, "-1e-0") and not accepts(d, "-2e-1") and not accepts(d, "1e-06")
+    d = dfa_num(minimum=1)  # off zero: an exponent could leave the range, so numbers are written out
+    assert not accepts(d, "1e5") and accepts(d, "100000")
+    d = dfa_num(minimum=0, multiple_of=0.5)
+    assert not accepts(d, "5e-1") and accepts(d, "0.5")
+
+
 def test_number_limits_follow_bounds() -> None:
     d = dfa_num(minimum=1e30)
     assert accepts(d, "1" + "0" * 30) and accepts(d, "1" + "0" * 30 + ".5") and not accepts(d, "9" * 30)
@@ -365,7 +390,45 @@ values = st.one_of(
     small_decimals.map(lambda d: format(d, "f")),
     st.decimals(min_value=-2000, max_value=2000, places=6).map(lambda d: format(d, "f")),
     st.integers(-3000, 3000).map(str),
+    st.tuples(small_decimals, st.sampled_from("eE"), st.sampled_from(["", "-", "+"]), st.integers(0, 120)).map(
+        lambda t: f"{format(t[0], 'f')}{t[1]}{t[2]}{t[3]:0{1 + t[3] % 2}d}"
+    ),
 )
+
+
+def exponent_supported(text: str, lo: Decimal | None, hi: Decimal | None, xlo: bool, xhi: bool,
+                       m: Decimal | None) -> bool:
+    """Whether ``text`` (with an exponent) has the supported shape: any exponent of at most 3
+    digits for an unconstrained number; else no multipleOf, and the mantissa on a side of 0
+    the range holds: a negative exponent when the range is bounded on that side too, at most 2
+    digits when it stops at an exclusive 0."""
+    mant, _, exp = text.replace("E", "e").partition("e")
+    if len(exp.lstrip("+-")) > 3:
+        return False
+    if lo is hi is m is None:
+        return True
+    if m is not None:
+        return False
+    mv = Decimal(mant)
+    digits = len(exp.lstrip("+-"))
+
+    def side_ok(pos: bool) -> bool:  # the mantissas of one sign (a zero one belongs to both)
+        near, xnear, far, xfar = (lo, xlo, hi, xhi) if pos else (hi, xhi, lo, xlo)
+        if near is not None and (near > 0 if pos else near < 0):
+            return False
+        zero_excl = near == 0 and xnear
+        if zero_excl and (mv == 0 or digits > 2):
+            return False
+        if far is not None:
+            if not exp.startswith("-"):
+                return False
+            if pos and (mv >= far if xfar else mv > far):
+                return False
+            if not pos and (mv <= far if xfar else mv < far):
+                return False
+        return True
+
+    return side_ok(not mant.startswith("-")) or (mv == 0 and side_ok(False))
 
 
 def _check(
@@ -376,7 +439,7 @@ def _check(
         assert sh is not None
         value, sig, lz, has_exp, negzero = sh
         valid = in_range(value, lo, hi, xlo, xhi) and is_multiple(value, m)
-        shape_ok = not negzero and (not has_exp or lo is hi is m is None)  # exponents: unconstrained only
+        shape_ok = not negzero and (not has_exp or exponent_supported(t, lo, hi, xlo, xhi, m))
         got = accepts(d, t)
         if got:
             assert valid and shape_ok, (t, lo, hi, xlo, xhi, m)  # never accept an invalid value
