@@ -423,6 +423,11 @@ class _Ctx:
             return NEVER
         nodes = []
         base = {k: v for k, v in schema.items() if k not in ANNOTATIONS}
+        if key == "oneOf" and len(branches) > 1:
+            alts = self._presence_alternatives(base, branches, ptr)
+            if alts is not None:
+                return alt_list([self.node({"allOf": [base, a]} if base else a, f"{ptr}/oneOf/{i}")
+                                 for i, a in alts])
         for i, b in enumerate(branches):
             bptr = f"{ptr}/{key}/{i}"
             if base:
@@ -436,6 +441,47 @@ class _Ctx:
         self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
                    "(add a const/enum discriminator or disjoint types)")
         return alt_list(nodes)
+
+    def _presence_alternatives(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
+                               ) -> list[tuple[int, dict[str, Any]]] | None:
+        """``oneOf`` branches that only say which properties are ``required`` ("exactly one of
+        radius / length+width / base+height"), as overlapping-free alternatives.
+
+        A value matches branch ``i`` alone when it is an object holding ``R_i`` and, for every
+        other branch ``j``, missing one name of ``R_j`` (not in ``R_i``): each choice of those
+        missing names is one alternative, ``allOf: [base, {type: object, required: R_i,
+        properties: {missing: false}}]``, and their union is exactly the oneOf (a value, not a
+        text, property: no spelling argument needed).  None when a branch says more than
+        ``required``, or the choices multiply past ``_PRESENCE_ALTERNATIVES``.
+        """
+        reqs: list[frozenset[str]] = []
+        for i, b in enumerate(branches):
+            b = self.deref(b, f"{ptr}/oneOf/{i}")
+            if not isinstance(b, dict) or set(b) - ANNOTATIONS != {"required"}:
+                return None
+            r = b["required"]
+            if not isinstance(r, list) or not all(isinstance(n, str) for n in r):
+                return None
+            reqs.append(frozenset(r))
+        out: list[tuple[int, dict[str, Any]]] = []
+        for i, ri in enumerate(reqs):
+            choices: list[frozenset[str]] = [frozenset()]
+            for j, rj in enumerate(reqs):
+                if j == i:
+                    continue
+                names = sorted(rj - ri)  # one of these must be missing
+                choices = [c | {n} for c in choices for n in names]
+                if len(choices) > _PRESENCE_ALTERNATIVES:
+                    return None
+            minimal = [c for c in set(choices) if not any(d < c for d in choices)]
+            for c in sorted(minimal, key=sorted):
+                alt: dict[str, Any] = {"type": "object", "required": sorted(ri)}
+                if c:
+                    alt["properties"] = {n: False for n in sorted(c)}
+                out.append((i, alt))
+        if len(out) > _PRESENCE_ALTERNATIVES:
+            return None
+        return out
 
     # ------------------------------------------------------------------ oneOf disjointness
     # Proofs are about VALUES (JSON Schema semantics), not texts: when no value is valid against two
@@ -1133,6 +1179,7 @@ _MERGE_MAX = ("maximum", "maxLength", "maxItems", "maxProperties")
 
 
 _COMBINATORS = frozenset({"allOf", "anyOf", "oneOf", "not", "if"})
+_PRESENCE_ALTERNATIVES = 64  # alternatives of a required-only oneOf (each compiles the base again)
 
 
 def _local_refs_only(schema: Any) -> bool:

@@ -1141,3 +1141,42 @@ def test_finite_values_with_refs_outside_definitions_fall_back() -> None:
     # at the root the whole schema is checked as written, so the same reference resolves there
     root = {"enum": [1, 2], "not": {"$ref": "#/$defs/one"}, "$defs": {"one": {"const": 1}}}
     assert accepts(root, "2") and not accepts(root, "1")
+
+
+PRESENCE = [
+    [["radius"], ["length", "width"], ["base", "height"]],  # the function-calling "one shape" case
+    [["a"], ["b"]],
+    [["a"], ["a", "b"]],  # the second implies the first: only {a} without b
+    [["a", "b"], ["b", "c"], ["c"]],
+    [["a"], ["b"], ["c"], ["d"]],
+]
+
+
+@pytest.mark.parametrize("reqs", PRESENCE)
+@pytest.mark.parametrize("additional", [False, True])
+def test_oneof_of_required_sets_is_exact(reqs: list[list[str]], additional: bool) -> None:
+    """oneOf branches that only list ``required`` names: every presence pattern of the names
+    (written in schema order, plus an undeclared key when allowed) is accepted iff a validator
+    finds exactly one branch satisfied."""
+    names = sorted({n for r in reqs for n in r} | {"z"})
+    schema = {"type": "object", "properties": {n: {"type": "integer"} for n in names},
+              "additionalProperties": additional, "oneOf": [{"required": r} for r in reqs]}
+    for mask in range(1 << len(names)):
+        obj = {n: i for i, n in enumerate(names) if mask >> i & 1}
+        for extra in ([{}, {"q": 1}] if additional else [{}]):
+            text = json.dumps({**obj, **extra})
+            assert accepts(schema, text) == js_valid(schema, text), text
+
+
+def test_oneof_of_required_sets_needs_an_object() -> None:
+    """Non-objects satisfy every required-only branch, so with two branches none is valid."""
+    schema = {"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}
+    assert accepts(schema, '{"a": 1}') and accepts(schema, '{"b": "x"}')
+    for text in ("1", '"a"', "[]", "null", '{"a": 1, "b": 2}', "{}"):
+        assert not accepts(schema, text), text
+
+
+def test_oneof_of_required_sets_never_alone_is_unsatisfiable() -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node({"type": "object", "required": ["a", "b"],
+                        "oneOf": [{"required": ["a"]}, {"required": ["b"]}]})
