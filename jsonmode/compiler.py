@@ -284,6 +284,11 @@ class _Ctx:
             self.issue(ptr, "", f"schema must be an object or a boolean, got {type(schema).__name__}")
             return NEVER
         schema = dict(schema)
+        req = schema.get("required")
+        if req is not None and not (isinstance(req, list) and all(isinstance(r, str) for r in req)):
+            self.issue(ptr + "/required", "required", "required must be an array of property names"
+                       + (" (draft 3's boolean form is not supported)" if isinstance(req, bool) else ""))
+            del schema["required"]
         finite = self._finite(schema, ptr)
         if finite is not None:
             return finite
@@ -299,6 +304,8 @@ class _Ctx:
             return self._any_one_of(schema, ptr)
         if "not" in schema or "if" in schema:
             return self._not_if(schema, ptr)
+        if any(k in schema for k in _DEPENDENCY_KEYWORDS):
+            return self._dependencies(schema, ptr)
         if "enum" in schema or "const" in schema:
             return self._enum(schema, ptr)
         return self._typed(schema, ptr)
@@ -377,7 +384,7 @@ class _Ctx:
         try:
             while queue:
                 part, pptr = queue.pop(0)
-                p = self.deref(part, pptr)
+                p = part  # (a bare $ref is entered below too: deref would skip the recursion count)
                 ref = p.get("$ref") if isinstance(p, dict) else None
                 if isinstance(ref, str) and self.ref_depth.get(ref, 0) < self.opts.max_recursion_depth:
                     # a $ref with siblings is allOf(target, siblings): merge both (entering the
@@ -404,10 +411,15 @@ class _Ctx:
         node = self.node(merged, ptr)
         lim = min(self.opts.eager_states, self.opts.max_states)
         for part, pptr in leftovers:
+            if node is NEVER:
+                return NEVER
+            other = self.node(part, pptr)
+            if other is NEVER:  # e.g. a $ref past max_recursion_depth: nothing to intersect
+                return NEVER
             # text-level intersection is sound: a text in both languages is an instance of both
             try:
                 node = dfa_node(fsm.intersect(fsm.compile_dfa(node, max_states=lim),
-                                              fsm.compile_dfa(self.node(part, pptr), max_states=lim),
+                                              fsm.compile_dfa(other, max_states=lim),
                                               max_states=self.opts.max_states))
             except AutomatonTooLarge:
                 self.issue(pptr, "allOf", f"allOf branches that do not merge need an automaton intersection "
@@ -441,6 +453,47 @@ class _Ctx:
         self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
                    "(add a const/enum discriminator or disjoint types)")
         return alt_list(nodes)
+
+    def _dependencies(self, schema: dict[str, Any], ptr: str) -> Node:
+        """``dependencies`` / ``dependentRequired`` / ``dependentSchemas`` as alternatives.
+
+        "If property ``p`` is present, the object also matches ``D``" holds exactly when ``p`` is
+        absent (``properties: {p: false}``) or present with ``D`` (``required: [p]`` and ``D``; a
+        list of names is ``required`` too).  Each dependency doubles the alternatives (one whose
+        ``p`` the schema already requires does not), so at most ``_PRESENCE_ALTERNATIVES``.
+        """
+        options: list[list[JsonSchema]] = []
+        required = schema.get("required")
+        known = set(required) if isinstance(required, list) else set()
+        for kw in _DEPENDENCY_KEYWORDS:
+            deps = schema.pop(kw, None)
+            if deps is None:
+                continue
+            if not isinstance(deps, dict):
+                self.issue(f"{ptr}/{kw}", kw, f"{kw} must be an object")
+                continue
+            for name, dep in deps.items():
+                if isinstance(dep, list) and kw != "dependentSchemas" and all(isinstance(n, str) for n in dep):
+                    extra: JsonSchema = {"required": sorted(set(dep))} if dep else True
+                elif isinstance(dep, dict | bool) and kw != "dependentRequired":
+                    extra = dep
+                else:
+                    self.issue(f"{ptr}/{kw}/{_esc(name)}", kw, f"{kw} values must be "
+                               + ("arrays of names" if kw == "dependentRequired" else "schemas")
+                               + ("" if kw == "dependentSchemas" else " or arrays of names"))
+                    continue
+                if extra is True or extra == {}:
+                    continue  # nothing more when present
+                present = {"allOf": [{"required": [name]}, extra]}
+                options.append([present] if name in known else [{"properties": {name: False}}, present])
+        count = math.prod(len(o) for o in options)
+        if count > _PRESENCE_ALTERNATIVES:
+            self.issue(ptr, "dependencies", f"{len(options)} property dependencies make {count} alternatives "
+                       f"(at most {_PRESENCE_ALTERNATIVES})")
+            return self.node(schema, ptr)
+        if not options:
+            return self.node(schema, ptr)
+        return alt_list([self.node({"allOf": [schema, *choice]}, ptr) for choice in itertools.product(*options)])
 
     def _presence_alternatives(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
                                ) -> list[tuple[int, dict[str, Any]]] | None:
@@ -739,7 +792,6 @@ class _Ctx:
         unsupported = {
             "unevaluatedProperties": "unevaluatedProperties is not supported",
             "unevaluatedItems": "unevaluatedItems is not supported",
-            "dependentSchemas": "dependentSchemas is not supported",
             "contentSchema": "contentSchema is not supported",
             "minContains": "minContains is not supported",
             "maxContains": "maxContains is not supported",
@@ -752,9 +804,6 @@ class _Ctx:
                 if kw == "unevaluatedItems" and v is True:
                     continue
                 self.issue(f"{ptr}/{kw}", kw, msg)
-        for kw in ("dependentRequired", "dependencies"):
-            if kw in schema and schema[kw]:
-                self.issue(f"{ptr}/{kw}", kw, f"{kw} is not supported")
         if schema.get("uniqueItems") is True:
             mx = schema.get("maxItems")
             if not (isinstance(mx, int) and mx <= 1):
@@ -1179,7 +1228,9 @@ _MERGE_MAX = ("maximum", "maxLength", "maxItems", "maxProperties")
 
 
 _COMBINATORS = frozenset({"allOf", "anyOf", "oneOf", "not", "if"})
-_PRESENCE_ALTERNATIVES = 64  # alternatives of a required-only oneOf (each compiles the base again)
+_DEPENDENCY_KEYWORDS = ("dependencies", "dependentRequired", "dependentSchemas")
+_PRESENCE_ALTERNATIVES = 64  # alternatives of a required-only oneOf or of property dependencies (each compiles the base again)
+_DISTRIBUTE = 64  # branch pairs of two anyOf merged into one
 
 
 def _local_refs_only(schema: Any) -> bool:
@@ -1212,6 +1263,8 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
         return False  # no value has two disjoint types (holds beside a $ref too)
     if "$ref" in a or "$ref" in b:
         return None
+    if any(not isinstance(s.get("required", []), list) for s in (a, b)):
+        return None  # malformed: node() reports it
     out: dict[str, Any] = {}
     arr = ("items", "prefixItems", "additionalItems")
     done: frozenset[str] = _OBJ_KEYS
@@ -1250,9 +1303,12 @@ def merge_schemas(a: JsonSchema, b: JsonSchema) -> JsonSchema | None:
             out[k] = [x for x in va if any(_json_eq(x, y) for y in vb)]
         elif k == "pattern":
             out[k] = ([va] if isinstance(va, str) else list(va)) + ([vb] if isinstance(vb, str) else list(vb))
+        elif k == "anyOf" and isinstance(va, list) and isinstance(vb, list) and len(va) * len(vb) <= _DISTRIBUTE:
+            # (a1 | a2) & (b1 | b2) = a1&b1 | a1&b2 | ...: each pair merges on its own.  (Moving
+            # one side into allOf instead met the other again in that allOf, forever.)
+            out[k] = [{"allOf": [x, y]} for x in va for y in vb]
         elif k in ("anyOf", "oneOf"):
-            out[k] = va
-            out["allOf"] = list(out.get("allOf", [])) + [{k: vb}]
+            return None  # exactly-one does not distribute: the automata intersect
         else:
             return None
     if any(k in a or k in b for k in _OBJ_KEYS):

@@ -575,17 +575,17 @@ UNSUPPORTED = {
     "type": "object",
     "properties": {
         "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
-        "meta": {"type": "object", "propertyNames": {"pattern": "(?=a)"}, "dependentRequired": {"a": ["b"]}},
+        "meta": {"type": "object", "propertyNames": {"pattern": "(?=a)"}, "unevaluatedProperties": False},
         "xs": {"type": "array", "contains": {"type": "integer"}, "minContains": 2},
         "color": {"type": "string", "format": "color"},
         "code": {"type": "string", "pattern": "(?=a)b"},
     },
-    "dependentSchemas": {"a": {}},
+    "dependentSchemas": {"a": 5},
 }
 UNSUPPORTED_POINTERS = {
-    "/dependentSchemas",
+    "/dependentSchemas/a",
     "/properties/tags/uniqueItems",
-    "/properties/meta/dependentRequired",
+    "/properties/meta/unevaluatedProperties",
     "/properties/meta/propertyNames/pattern",
     "/properties/xs/minContains",
     "/properties/xs/contains",
@@ -601,7 +601,7 @@ def test_schema_error_lists_every_unsupported_keyword() -> None:
     assert type(err) is SchemaError
     assert {i.pointer for i in err.issues} == UNSUPPORTED_POINTERS
     keywords = {i.keyword for i in err.issues}
-    assert {"uniqueItems", "dependentRequired", "contains", "minContains", "format",
+    assert {"uniqueItems", "unevaluatedProperties", "contains", "minContains", "format",
             "pattern", "dependentSchemas"} <= keywords
     for p in UNSUPPORTED_POINTERS:  # the message names each one
         assert p in str(err)
@@ -1180,3 +1180,64 @@ def test_oneof_of_required_sets_never_alone_is_unsatisfiable() -> None:
     with pytest.raises(UnsatisfiableSchemaError):
         schema_to_node({"type": "object", "required": ["a", "b"],
                         "oneOf": [{"required": ["a"]}, {"required": ["b"]}]})
+
+
+DEPENDENCIES = [
+    {"dependencies": {"a": ["b"]}},
+    {"dependentRequired": {"a": ["b", "c"], "c": ["a"]}},
+    {"dependencies": {"a": {"required": ["c"]}, "b": ["a"]}},
+    {"dependentSchemas": {"a": {"properties": {"b": {"minimum": 5}}}}},
+    {"dependencies": {"a": False, "b": True, "c": []}},
+    {"required": ["a"], "dependencies": {"a": ["c"]}},
+]
+
+
+@pytest.mark.parametrize("deps", DEPENDENCIES)
+def test_property_dependencies_are_exact(deps: dict[str, Any]) -> None:
+    """Every presence pattern (and value) of a, b, c: accepted iff a validator finds it valid."""
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"},
+                                               "c": {"type": "integer"}}, **deps}
+    if "dependencies" in deps:  # a draft-7 keyword (2019-09 split it in two)
+        schema["$schema"] = "http://json-schema.org/draft-07/schema#"
+    for mask in range(8):
+        for v in (1, 7):
+            obj = {n: v for i, n in enumerate("abc") if mask >> i & 1}
+            text = json.dumps(obj)
+            assert accepts(schema, text) == js_valid(schema, text), (deps, text)
+
+
+def test_property_dependencies_limit_is_named() -> None:
+    deps = {n: ["z"] for n in "abcdefg"}  # 2**7 alternatives
+    with pytest.raises(SchemaError, match="7 property dependencies make 128 alternatives"):
+        schema_to_node({"type": "object", "dependencies": deps})
+
+
+def test_malformed_required_is_a_schema_error() -> None:
+    with pytest.raises(SchemaError, match="draft 3's boolean form"):
+        schema_to_node({"type": "object", "properties": {"a": {"type": "object", "required": True}}})
+    with pytest.raises(SchemaError, match="/required: required must be an array"):
+        schema_to_node({"type": "object", "required": [1]})
+
+
+def test_recursive_reference_inside_allof_is_bounded() -> None:
+    """A bare $ref part of allOf counts towards max_recursion_depth like any $ref (it recursed
+    until Python's limit before)."""
+    schema = {"$defs": {"node": {"type": "object", "properties": {
+        "kids": {"type": "array", "items": {"allOf": [{"$ref": "#/$defs/node"}], "minProperties": 0}}},
+        "additionalProperties": False}}, "$ref": "#/$defs/node"}
+    assert accepts(schema, '{"kids": [{"kids": []}, {}]}')
+    assert not accepts(schema, '{"kids": [{"other": 1}]}')
+    deep = '{"kids": [' * 5 + "{}" + "]}" * 5
+    assert not accepts(schema, deep, max_recursion_depth=3) and accepts(schema, deep, max_recursion_depth=6)
+
+
+ANY_ANY = {"allOf": [{"anyOf": [{"type": "integer", "minimum": 5}, {"type": "string", "maxLength": 2}]},
+                     {"anyOf": [{"type": "integer", "maximum": 7}, {"type": "string", "minLength": 2},
+                                {"type": "null"}]}]}
+
+
+def test_two_anyof_under_allof_distribute() -> None:
+    """(a1 | a2) & (b1 | b2 | b3) is the union of the pairs (it recursed until Python's limit)."""
+    for text in ("4", "5", "7", "8", '"a"', '"ab"', '"abc"', "null", "[]"):
+        assert accepts(ANY_ANY, text) == js_valid(ANY_ANY, text), text
+    assert accepts(ANY_ANY, "6") and accepts(ANY_ANY, '"ab"')
