@@ -448,6 +448,10 @@ class _Ctx:
                 nodes.append(self.node(b, bptr))
         if key == "anyOf" or len(nodes) == 1 or self._pairwise_disjoint(base, branches, ptr):
             return alt_list(nodes)
+        kinds = self._one_of_by_kind(base, branches, ptr)
+        if kinds is not None:
+            return alt_list([self.node({"allOf": [base, branches[i], {"type": sorted(ks)}]}, f"{ptr}/oneOf/{i}")
+                             for i, ks in kinds.items() if ks])
         # Text-level differences are unsound for values with several spellings (objects in
         # another property order, escaped strings, 1 vs 1.0), so overlapping oneOf is refused.
         self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
@@ -548,6 +552,73 @@ class _Ctx:
         return all(self._disjoint(flat[i], flat[j], ptr, 0)
                    for i in range(len(flat)) for j in range(i + 1, len(flat)))
 
+    def _one_of_by_kind(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
+                        ) -> dict[int, set[str]] | None:
+        """``oneOf`` split by JSON type: for each type, the branches a value of it may match
+        alone, or None where that is not provable.
+
+        Branches that overlap only on types they leave free are common: object branches with
+        ``properties``/``required`` and no ``type`` (JSON Patch's operations) also admit every
+        string or number, so such a value matches them all and is valid for none.  Per type:
+        two or more branches admitting all of it exclude it; one such branch keeps it if no other
+        branch may take it; none keeps each branch that may, when those are pairwise disjoint
+        on it.  Returns branch index -> the types it is compiled for.
+        """
+        out: dict[int, set[str]] = {i: set() for i in range(len(branches))}
+        flat = [self._widen(b, ptr) for b in branches]
+        for kind in sorted(_KINDS):
+            full = [i for i, b in enumerate(branches) if self._admits_all(b, kind, ptr)]
+            some = [i for i, f in enumerate(flat) if i not in full
+                    and (f is True or isinstance(f, dict) and kind in _kind_set(f))]
+            if len(full) >= 2:
+                continue  # every value of this type matches two branches
+            if full and some:
+                return None  # valid iff outside the other branches: a difference
+            if full:
+                out[full[0]].add(kind)
+                continue
+            typed = [self._widen({"allOf": [base, branches[i], {"type": kind}]} if base else
+                                 {"allOf": [branches[i], {"type": kind}]}, ptr) for i in some]
+            if not all(self._disjoint(typed[x], typed[y], ptr, 0)
+                       for x in range(len(typed)) for y in range(x + 1, len(typed))):
+                return None
+            for i in some:
+                out[i].add(kind)
+        return out
+
+    def _admits_all(self, schema: JsonSchema, kind: str, ptr: str, depth: int = 0) -> bool:
+        """True only if ``schema`` admits every value of JSON type ``kind`` (exactly: no widening)."""
+        if depth > 8:
+            return False
+        try:
+            schema = self.deref(schema, ptr)
+        except SchemaError:
+            return False
+        if schema is True:
+            return True
+        if not isinstance(schema, dict):
+            return False
+        for k, v in schema.items():
+            if k in ANNOTATIONS or k not in VALIDATION:
+                continue
+            if k == "type":
+                names = [v] if isinstance(v, str) else v
+                if not isinstance(names, list) or kind not in names:
+                    return False
+            elif k == "allOf":
+                if not isinstance(v, list) or not all(self._admits_all(p, kind, ptr, depth + 1) for p in v):
+                    return False
+            elif k == "$ref":
+                try:
+                    target, _ = resolve_ref(self.root, v, ptr)
+                except SchemaError:
+                    return False
+                if not self._admits_all(target, kind, ptr, depth + 1):
+                    return False
+            elif not any(k in kws for other, kws in _KIND_KEYWORDS.items() if other != kind):
+                return False  # a keyword that constrains this type (or several: enum, not, ...)
+        return True
+
     def _widen(self, schema: JsonSchema, ptr: str, depth: int = 0) -> JsonSchema:
         """A schema admitting every value of ``schema`` (maybe more) with no $ref/allOf to follow at its
         top: references are resolved and allOf parts merged; a part that does not merge is dropped."""
@@ -591,6 +662,8 @@ class _Ctx:
                                      ("array", "minItems", "maxItems"), ("object", "minProperties", "maxProperties")):
             if common == {kind} and _ranges_disjoint(_bounds(a, lo_key, hi_key), _bounds(b, lo_key, hi_key)):
                 return True  # the values' size (or number) would have to lie in both ranges
+        if common == {"string"} and self._strings_disjoint(a, b, ptr):
+            return True
         if common == {"object"} and depth < 4:
             names = [r for s in (a, b) for r in (s.get("required") or []) if isinstance(r, str)]
             for name in dict.fromkeys(names):
@@ -599,6 +672,23 @@ class _Ctx:
                 if self._disjoint(self._prop_schema(a, name), self._prop_schema(b, name), ptr, depth + 1):
                     return True
         return False
+
+    def _strings_disjoint(self, a: dict[str, Any], b: dict[str, Any], ptr: str) -> bool:
+        """No string is valid against both plain string schemas (patterns, formats, lengths): their
+        automata over the one spelling jsonmode writes do not intersect (small automata only)."""
+        if any(k in VALIDATION and k not in _STRING_ONLY for s in (a, b) for k in s):
+            return False
+        n_issues, truncated = len(self.issues), self.truncated
+        sub = ptr + "/oneOf"  # (never "": _finite reads pointer "" as the root schema itself)
+        try:
+            da, db = (fsm.compile_dfa(self.node({"allOf": [s, {"type": "string"}]}, sub), max_states=_DISJOINT_STATES)
+                      for s in (a, b))
+            return len(self.issues) == n_issues and fsm.intersect(da, db, max_states=_DISJOINT_STATES).is_empty()
+        except AutomatonTooLarge:
+            return False
+        finally:
+            del self.issues[n_issues:]
+            self.truncated = truncated
 
     def _prop_schema(self, schema: dict[str, Any], name: str) -> JsonSchema:
         """What the value of property ``name`` must match in an object valid against ``schema``:
@@ -1110,6 +1200,18 @@ class _Ctx:
 
 
 _KINDS = frozenset({"null", "boolean", "object", "array", "string", "number"})
+_STRING_ONLY = frozenset({"type", "pattern", "format", "minLength", "maxLength", "enum", "const"})
+_DISJOINT_STATES = 4_000  # automata a disjointness proof may build for each string branch
+# keywords that constrain values of one JSON type only (any other value passes them)
+_KIND_KEYWORDS: dict[str, frozenset[str]] = {
+    "object": frozenset({"properties", "required", "additionalProperties", "patternProperties", "propertyNames",
+                         "minProperties", "maxProperties", "dependentRequired", "dependentSchemas",
+                         "dependencies", "unevaluatedProperties"}),
+    "array": frozenset({"items", "prefixItems", "additionalItems", "minItems", "maxItems", "uniqueItems",
+                        "contains", "minContains", "maxContains", "unevaluatedItems"}),
+    "string": frozenset({"minLength", "maxLength", "pattern", "format"}),
+    "number": frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf"}),
+}
 
 
 def _kind_set(schema: dict[str, Any]) -> set[str]:

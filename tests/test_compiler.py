@@ -1083,11 +1083,19 @@ def test_oneof_near_miss_is_refused(rule: OneOfRule) -> None:
 
 
 def test_oneof_widening_never_proves_true_branches_disjoint() -> None:
-    """A branch that admits everything (true, {}, an unresolvable part) overlaps every satisfiable one."""
+    """A branch that admits everything (true, {}, an unresolvable part) overlaps every satisfiable one:
+    "anything but what the other admits" is a difference, refused; except where the other admits a
+    whole JSON type (null), which is then simply excluded: exact, checked against a validator."""
+    values = ["null", "1", "2", '{"a": 1}', "{}", '"s"', "[]", "true"]
     for other in ({"type": "null"}, {"const": 1}, {"type": "object", "required": ["a"]}):
         for free in (True, {}, {"not": {"type": "string"}}, {"description": "anything"}):
+            schema = {"oneOf": [free, other]}
+            if other == {"type": "null"} and free != {"not": {"type": "string"}}:
+                for text in values:
+                    assert accepts(schema, text) == js_valid(schema, text), (schema, text)
+                continue
             with pytest.raises(SchemaError):
-                schema_to_node({"oneOf": [free, other]})
+                schema_to_node(schema)
 
 
 def test_compile_time_is_a_named_limit() -> None:
@@ -1241,3 +1249,40 @@ def test_two_anyof_under_allof_distribute() -> None:
     for text in ("4", "5", "7", "8", '"a"', '"ab"', '"abc"', "null", "[]"):
         assert accepts(ANY_ANY, text) == js_valid(ANY_ANY, text), text
     assert accepts(ANY_ANY, "6") and accepts(ANY_ANY, '"ab"')
+
+
+ONE_OF_BY_TYPE = [
+    # JSON Patch: object branches with a required op tag and no type (5 or "x" matches both)
+    {"oneOf": [{"required": ["op", "path"], "properties": {"op": {"enum": ["add", "test"]}, "path": {"type": "string"}}},
+               {"required": ["op"], "properties": {"op": {"const": "remove"}}, "additionalProperties": False}]},
+    {"oneOf": [{"minimum": 5}, {"maximum": 3}]},  # numbers by disjoint ranges, every other value twice
+    {"oneOf": [{"type": "null"}, {"properties": {"x": {"type": "integer"}}}]},  # null matches both
+    {"oneOf": [{"type": "string"}, {"type": "array", "maxItems": 1}, {"minItems": 2}]},  # strings match two
+    {"oneOf": [{"format": "uuid"}, {"pattern": "^[$][A-Z]+"}, {"type": "string", "maxLength": 1}]},  # by automata
+    {"oneOf": [{"type": "string", "pattern": "^u?int(8|16)?$"}, {"type": "string", "pattern": "^x"}]},
+    {"$defs": {"o": {"properties": {"k": {"const": 1}}, "required": ["k"]}},
+     "oneOf": [{"$ref": "#/$defs/o"}, {"allOf": [{"properties": {"k": {"const": 2}}}, {"required": ["k"]}]}]},
+]
+ONE_OF_VALUES = ['"int8"', '"uint"', '"xint"', '"$AB"', '"$"', '"123e4567-e89b-12d3-a456-426614174000"', '{"op": "add", "path": "/a"}', '{"op": "remove"}', '{"op": "remove", "path": "/a"}',
+                 '{"op": "move", "path": "/a"}', '{"op": "test"}', '{"x": 1}', '{"x": "a"}', '{"k": 1}', '{"k": 2}',
+                 '{"k": 3}', "{}", "5", "3", "4", "-1", "7.5", "null", "true", '"x"', '"xy"', '""', "[]", "[1]",
+                 "[1, 2]"]
+
+
+@pytest.mark.parametrize("schema", ONE_OF_BY_TYPE)
+def test_one_of_split_by_type_is_exact(schema: dict[str, Any]) -> None:
+    """Branches that overlap only on types they leave free: a value of such a type matches two
+    of them and is valid for none; the rest is the usual disjoint oneOf.  Same verdict as a
+    validator on values of every type."""
+    for text in ONE_OF_VALUES:
+        assert accepts(schema, text) == js_valid(schema, text), text
+
+
+@pytest.mark.parametrize("schema", [
+    {"oneOf": [{"type": "string"}, {"maxLength": 3}]},  # "ab" matches both, "abcd" one: a difference
+    {"oneOf": [{"type": "integer"}, {"minimum": 0}]},  # overlap on numbers
+    {"oneOf": [{"pattern": "customer"}, {"pattern": "maker"}]},  # "customer maker" matches both
+])
+def test_one_of_split_by_type_refuses_what_it_cannot_prove(schema: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError, match="oneOf branches that may overlap"):
+        schema_to_node(schema)
