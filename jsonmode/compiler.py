@@ -730,12 +730,104 @@ class _Ctx:
                 if not keep:
                     return NEVER
                 return self.node({**schema, "type": keep}, ptr)
-            self.issue(ptr + "/not", "not", "not is supported only as not {type: ...}")
+            got = self._not_required(schema, neg, ptr)
+            if got is None:
+                got = self._not_string(schema, neg, ptr)
+            if got is not None:
+                return got
+            self.issue(ptr + "/not", "not", "not is supported only as not {type: ...}, of required names, "
+                       "or of string keywords (pattern, format, lengths, string enum/const)")
             return self.node(schema, ptr)
         for kw in ("if", "then", "else"):
             schema.pop(kw, None)
         self.issue(ptr + "/if", "if", "if/then/else is not supported")
         return self.node(schema, ptr)
+
+    def _not_required(self, schema: dict[str, Any], neg: JsonSchema, ptr: str) -> Node | None:
+        """``not`` of required names ("never both a and b"): alternatives of absent names, exact.
+
+        ``neg`` is ``{required: R}``, ``allOf`` of such (a conjunction: one of its names is
+        absent) or ``anyOf`` of such (every group misses one name): each choice of one name per
+        group is an alternative with ``properties: {name: false}``.  Non-objects satisfy
+        ``required``, so they fail ``not`` unless ``neg`` itself says ``type: object``.
+        None when ``neg`` is of another shape.
+        """
+        if not isinstance(neg, dict):
+            return None
+        rest = {k: v for k, v in neg.items() if k not in ANNOTATIONS and k in VALIDATION}
+        objects_only = rest.pop("type", None) == "object"
+        if "anyOf" in rest and len(rest) == 1:
+            parts = rest["anyOf"] if isinstance(rest["anyOf"], list) else None
+            groups = [self._required_names(self.deref(p, ptr + "/not")) for p in parts or []]
+        else:
+            groups = [self._required_names(rest)]
+        if not groups or any(g is None for g in groups):
+            return None
+        absent: set[frozenset[str]] = set()
+        for choice in itertools.product(*(sorted(g or ()) for g in groups)):
+            absent.add(frozenset(choice))
+            if len(absent) > _PRESENCE_ALTERNATIVES:
+                self.issue(ptr + "/not", "not", f"not of required names makes more than "
+                           f"{_PRESENCE_ALTERNATIVES} alternatives")
+                return self.node(schema, ptr)
+        alts = [self.node({"allOf": [schema, {"type": "object", "properties": {n: False for n in sorted(names)}}]},
+                          ptr) for names in sorted(absent, key=sorted)]
+        if objects_only:
+            alts.append(self.node({"allOf": [schema, {"type": [t for t in TYPES if t != "object"]}]}, ptr))
+        return alt_list(alts)
+
+    def _required_names(self, part: JsonSchema) -> set[str] | None:
+        """The names a conjunction of ``required`` keywords asks for (None: other keywords too)."""
+        if not isinstance(part, dict):
+            return None
+        names: set[str] = set()
+        for k, v in part.items():
+            if k in ANNOTATIONS or k not in VALIDATION:
+                continue
+            if k == "required" and isinstance(v, list) and all(isinstance(n, str) for n in v):
+                names.update(v)
+            elif k == "allOf" and isinstance(v, list):
+                for sub in v:
+                    got = self._required_names(self.deref(sub, ""))
+                    if got is None:
+                        return None
+                    names |= got
+            else:
+                return None
+        return names
+
+    def _not_string(self, schema: dict[str, Any], neg: JsonSchema, ptr: str) -> Node | None:
+        """``not`` of string keywords (``pattern``, ``format``, lengths, an enum of strings): the
+        strings of ``schema`` less those of ``neg``, as automata over the one spelling
+        ``json.dumps(ensure_ascii=False)`` writes (a difference over several spellings would let
+        ``"\u0061"`` through where ``"a"`` is excluded).  Values of other types are kept when
+        ``neg`` is typed (``type: string``, an enum) and fail ``not`` when it is not (``pattern``
+        holds for them).  None when ``neg`` is of another shape.
+        """
+        if not isinstance(neg, dict):
+            return None
+        rest = {k: v for k, v in neg.items() if k not in ANNOTATIONS and k in VALIDATION}
+        if not rest or any(k not in _STRING_ONLY for k in rest):
+            return None
+        vals = _values(rest)
+        if rest.get("type", "string") != "string" or vals is not None and not all(isinstance(v, str) for v in vals):
+            return None
+        typed = "type" in rest or vals is not None
+        lim = min(self.opts.eager_states, self.opts.max_states)
+        n_issues = len(self.issues)
+        try:
+            keep = fsm.compile_dfa(self.node({"allOf": [schema, {"type": "string"}]}, ptr), max_states=lim)
+            drop = fsm.compile_dfa(self.node({"allOf": [rest, {"type": "string"}]}, ptr + "/not"), max_states=lim)
+            if len(self.issues) > n_issues:
+                return self.node(schema, ptr)  # (the issues name what is not supported in there)
+            canon = fsm.intersect(keep, _canonical_string_dfa(), max_states=self.opts.max_states)
+            strings = dfa_node(fsm.difference(canon, drop, max_states=self.opts.max_states))
+        except AutomatonTooLarge:
+            self.issue(ptr + "/not", "not", f"not of string keywords needs automata larger than eager_states={lim}")
+            return self.node(schema, ptr)
+        if not typed:
+            return strings
+        return alt(strings, self.node({"allOf": [schema, {"type": [t for t in TYPES if t != "string"]}]}, ptr))
 
     def _finite(self, schema: dict[str, Any], ptr: str) -> Node | None:
         """A finite list of values (``enum``/``const``, here or in an ``allOf`` part) beside
@@ -1305,6 +1397,16 @@ def _literals(texts: list[str]) -> Node:
 def dfa_node(d: fsm.DFA) -> Node:
     """Embed a DFA, or NEVER when its language is empty (an embedded empty DFA is a dead end)."""
     return NEVER if d.is_empty() else fsm.DfaNode(d)
+
+
+_CANON_STRING: list[fsm.DFA] = []
+
+
+def _canonical_string_dfa() -> fsm.DFA:
+    """A whole JSON string (quotes included) in ``json.dumps(ensure_ascii=False)`` spelling only."""
+    if not _CANON_STRING:
+        _CANON_STRING.append(fsm.compile_dfa(seq(lit('"'), canonical_key_content(), lit('"'))))
+    return _CANON_STRING[0]
 
 
 def canonical_key_content() -> Node:

@@ -1286,3 +1286,43 @@ def test_one_of_split_by_type_is_exact(schema: dict[str, Any]) -> None:
 def test_one_of_split_by_type_refuses_what_it_cannot_prove(schema: dict[str, Any]) -> None:
     with pytest.raises(SchemaError, match="oneOf branches that may overlap"):
         schema_to_node(schema)
+
+
+NOT_CASES = [
+    # required names: "never both", "neither", "not a unless typed", through allOf
+    {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}, "not": {"required": ["a", "b"]}},
+    {"properties": {"a": {}, "b": {}}, "not": {"anyOf": [{"required": ["a"]}, {"required": ["b", "c"]}]}},
+    {"not": {"type": "object", "required": ["a"]}},
+    {"type": "object", "not": {"allOf": [{"required": ["a"]}, {"required": ["c"]}]}},
+    # string keywords: a value of another type passes pattern, so fails not (unless typed)
+    {"type": "string", "not": {"pattern": "^x"}},
+    {"not": {"pattern": "^x", "maxLength": 2}},
+    {"type": ["string", "null"], "not": {"enum": ["a", "b"]}},
+    {"type": "string", "maxLength": 3, "not": {"type": "string", "minLength": 2, "pattern": "b"}},
+]
+NOT_VALUES = ['{"a": 1}', '{"b": 1}', '{"c": 1}', '{"a": 1, "b": 2}', '{"a": 1, "c": 2}', '{"b": 1, "c": 2}', "{}",
+              "5", "null", "[]", '"xa"', '"x"', '"ab"', '"a"', '"c"', '"abc"', '"bb"', '"b"', '""', '"xyz"', '"é"']
+
+
+@pytest.mark.parametrize("schema", NOT_CASES)
+def test_not_of_required_names_and_string_keywords_is_exact(schema: dict[str, Any]) -> None:
+    for text in NOT_VALUES:
+        assert accepts(schema, text) == js_valid(schema, text), text
+
+
+def test_not_of_string_keywords_writes_the_canonical_spelling_only() -> None:
+    """A difference over several spellings would let "\\u0061" through where "a" is excluded: the
+    strings under such a not are json.dumps's spelling only (so "\\u0062" is refused too)."""
+    schema = {"type": "string", "not": {"enum": ["a"]}}
+    assert not accepts(schema, '"\\u0061"') and not accepts(schema, '"a"')
+    assert accepts(schema, '"b"') and not accepts(schema, '"\\u0062"') and accepts(schema, '"\\n"')
+
+
+@pytest.mark.parametrize("neg", [
+    {"required": ["a"], "properties": {"a": {"const": 1}}},  # a value condition: a difference
+    {"enum": [0, 1]},  # numbers have several spellings (1, 1.0, 1e0)
+    {"pattern": "a", "minItems": 2},
+])
+def test_not_of_other_shapes_is_refused(neg: dict[str, Any]) -> None:
+    with pytest.raises(SchemaError, match="not is supported only as"):
+        schema_to_node({"not": neg})
