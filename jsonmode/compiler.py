@@ -738,10 +738,77 @@ class _Ctx:
             self.issue(ptr + "/not", "not", "not is supported only as not {type: ...}, of required names, "
                        "or of string keywords (pattern, format, lengths, string enum/const)")
             return self.node(schema, ptr)
-        for kw in ("if", "then", "else"):
-            schema.pop(kw, None)
-        self.issue(ptr + "/if", "if", "if/then/else is not supported")
-        return self.node(schema, ptr)
+        cond, then, other = (schema.pop(kw, True) for kw in ("if", "then", "else"))
+        cond = self.deref(cond, ptr + "/if")
+        neg = self._negation(cond, ptr + "/if")
+        if neg is None:
+            self.issue(ptr + "/if", "if", "if/then/else is supported where if is a type, required names or "
+                       "properties whose values are type, string keywords or scalar const/enum")
+            return self.node(schema, ptr)
+        # (if and then) or (not if and else): the two never share a value, so the union is exact
+        return alt(self.node({"allOf": [schema, cond, then]}, ptr + "/then"),
+                   self.node({"allOf": [schema, neg, other]}, ptr + "/else"))
+
+    def _negation(self, s: JsonSchema, ptr: str) -> JsonSchema | None:
+        """A schema of exactly the values ``s`` rejects, for the shapes an ``if`` takes (a type,
+        required names, properties whose values are a type, string keywords or scalar values);
+        None for any other shape.  Strings come out under ``not`` of string keywords (one spelling)."""
+        s = self.deref(s, ptr)
+        if s is True or s == {}:
+            return False
+        if s is False:
+            return True
+        if not isinstance(s, dict):
+            return None
+        rest = {k: v for k, v in s.items() if k not in ANNOTATIONS and k in VALIDATION}
+        if rest.keys() <= _STRING_ONLY and "type" not in rest and _values(rest) is None:
+            return {"not": rest}  # pattern, format, lengths: non-strings satisfy them
+        vals = _values(rest)
+        if vals is not None and rest.keys() <= {"enum", "const", "type"}:
+            if not all(v is None or isinstance(v, str | bool) for v in vals):
+                return None  # numbers and containers have several spellings
+            t = rest.get("type")
+            kinds = {"null" if v is None else "boolean" if isinstance(v, bool) else "string" for v in vals}
+            if t is not None:
+                tt = {t} if isinstance(t, str) else set(t) if isinstance(t, list) else None
+                if tt is None or not all(x in TYPES for x in tt):
+                    return None
+                vals = [v for v in vals if _type_of(v) in {"number" if x == "integer" else x for x in tt}]
+                kinds = {"null" if v is None else "boolean" if isinstance(v, bool) else "string" for v in vals}
+            parts: list[JsonSchema] = [{"type": [x for x in TYPES if x not in kinds and x != "integer"]}]
+            left = [b for b in (True, False) if "boolean" in kinds and b not in vals]
+            if left:
+                parts.append({"enum": left})
+            strings = [v for v in vals if isinstance(v, str)]
+            if strings:
+                parts.append({"type": "string", "not": {"enum": strings}})
+            return {"anyOf": parts}
+        if set(rest) == {"type"}:
+            t = rest["type"]
+            tt = {t} if isinstance(t, str) else set(t) if isinstance(t, list) else set()
+            if not tt or not tt <= set(TYPES) or "integer" in tt and "number" not in tt:
+                return None  # (non-integer numbers are not a type here)
+            left = [x for x in TYPES if x not in tt and not (x == "integer" and "number" in tt)]
+            return {"type": left} if left else False
+        if rest.keys() <= {"properties", "required", "type"} and rest.get("type", "object") == "object":
+            props = rest.get("properties", {})
+            req = rest.get("required", [])
+            if not isinstance(props, dict) or not isinstance(req, list) or not all(isinstance(n, str) for n in req):
+                return None
+            alts: list[JsonSchema] = [{"type": "object", "properties": {n: False}} for n in req]
+            for name, sub in props.items():
+                nsub = self._negation(sub, f"{ptr}/properties/{_esc(name)}")
+                if nsub is None:
+                    return None
+                if nsub is not False:
+                    alts.append({"type": "object", "required": [name], "properties": {name: nsub}})
+            if "type" in rest:
+                alts.append({"not": {"type": "object"}})
+            return {"anyOf": alts} if alts else False
+        if set(rest) == {"anyOf"} and isinstance(rest["anyOf"], list):
+            negs = [self._negation(p, ptr) for p in rest["anyOf"]]
+            return None if any(n is None for n in negs) else {"allOf": negs}
+        return None
 
     def _not_required(self, schema: dict[str, Any], neg: JsonSchema, ptr: str) -> Node | None:
         """``not`` of required names ("never both a and b"): alternatives of absent names, exact.

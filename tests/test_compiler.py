@@ -1326,3 +1326,30 @@ def test_not_of_string_keywords_writes_the_canonical_spelling_only() -> None:
 def test_not_of_other_shapes_is_refused(neg: dict[str, Any]) -> None:
     with pytest.raises(SchemaError, match="not is supported only as"):
         schema_to_node({"not": neg})
+
+
+IF_CASES = [
+    {"type": "object", "properties": {"kind": {"type": "string"}, "n": {"type": "integer"}},
+     "if": {"properties": {"kind": {"const": "a"}}}, "then": {"required": ["n"]}, "else": {"properties": {"n": False}}},
+    {"properties": {"kind": {}, "n": {}}, "if": {"properties": {"kind": {"enum": ["a", True]}}, "required": ["kind"]},
+     "then": {"properties": {"n": {"type": "integer"}}}, "else": {"properties": {"n": {"type": "string"}}}},
+    {"properties": {"kind": {}, "n": {}}, "if": {"properties": {"kind": {"anyOf": [{"const": "a"}, {"type": "null"}]}}},
+     "then": {"required": ["n"]}},
+    {"if": {"type": "string"}, "then": {"maxLength": 1}, "else": {"type": "integer"}},
+    {"properties": {"kind": {}, "n": {}}, "if": {"properties": {"kind": {"pattern": "^a"}}}, "else": {"required": ["n"]}},
+]
+IF_VALUES = ['{"kind": "a", "n": 1}', '{"kind": "a"}', '{"kind": "b", "n": 1}', '{"kind": "b", "n": "x"}', '{"kind": "b"}',
+             '{"kind": true, "n": 1}', '{"kind": false, "n": "x"}', '{"kind": null}', '{"kind": null, "n": 2}', '{"n": 1}',
+             '{"kind": 5, "n": 1}', '{"kind": "ab", "n": 1}', '{"kind": "ba"}', "{}", '"x"', '"xy"', "3", "3.5", "null"]
+
+
+@pytest.mark.parametrize("schema", IF_CASES)
+def test_if_then_else_is_exact(schema: dict[str, Any]) -> None:
+    """(if and then) or (not if and else), with not-if built for the shapes an if takes."""
+    for text in IF_VALUES:
+        assert accepts(schema, text) == js_valid(schema, text), text
+
+
+def test_if_of_other_shapes_is_refused() -> None:
+    with pytest.raises(SchemaError, match="if/then/else is supported where"):
+        schema_to_node({"if": {"properties": {"n": {"minimum": 3}}}, "then": {"required": ["a"]}})
