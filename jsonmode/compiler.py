@@ -733,6 +733,10 @@ class _Ctx:
             got = self._not_required(schema, neg, ptr)
             if got is None:
                 got = self._not_string(schema, neg, ptr)
+            if got is None:
+                opposite = self._negation(neg, ptr + "/not")  # the shapes an if takes (properties...)
+                if opposite is not None:
+                    got = self.node({"allOf": [schema, opposite]}, ptr)
             if got is not None:
                 return got
             self.issue(ptr + "/not", "not", "not is supported only as not {type: ...}, of required names, "

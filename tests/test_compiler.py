@@ -1299,8 +1299,10 @@ NOT_CASES = [
     {"not": {"pattern": "^x", "maxLength": 2}},
     {"type": ["string", "null"], "not": {"enum": ["a", "b"]}},
     {"type": "string", "maxLength": 3, "not": {"type": "string", "minLength": 2, "pattern": "b"}},
+    # properties whose values are scalar const/enum or a type (rust-toolchain's "not a path table")
+    {"type": "object", "not": {"properties": {"a": {"type": "string"}, "c": {"const": "x"}}, "required": ["a"]}},
 ]
-NOT_VALUES = ['{"a": 1}', '{"b": 1}', '{"c": 1}', '{"a": 1, "b": 2}', '{"a": 1, "c": 2}', '{"b": 1, "c": 2}', "{}",
+NOT_VALUES = ['{"a": "s"}', '{"a": 1, "c": "x"}', '{"a": 1, "c": "y"}', '{"a": 1}', '{"b": 1}', '{"c": 1}', '{"a": 1, "b": 2}', '{"a": 1, "c": 2}', '{"b": 1, "c": 2}', "{}",
               "5", "null", "[]", '"xa"', '"x"', '"ab"', '"a"', '"c"', '"abc"', '"bb"', '"b"', '""', '"xyz"', '"é"']
 
 
