@@ -180,7 +180,8 @@ _KEY_SETS = itertools.count(1)  # ids of complete additional-key sets (fsm.DfaNo
 
 
 def _ref_uses(root: JsonSchema) -> dict[str, int]:
-    """How many times each ``$ref`` string occurs in the document (iteratively: schemas nest deep)."""
+    """How many times each ``$ref`` string occurs in ``root``, not followed (iteratively: schemas
+    nest deep; enum values count too, a superset that only costs cache hits)."""
     uses: dict[str, int] = {}
     todo: list[Any] = [root]
     while todo:
@@ -203,6 +204,9 @@ class _Ctx:
         self.ref_depth: dict[str, int] = {}
         self.truncated = False
         self._ref_cache: dict[tuple[str, tuple[tuple[str, int], ...]], Node] = {}
+        self._merge_cache: dict[tuple[str, bool, tuple[tuple[str, int], ...]], Node] = {}
+        self._closures: dict[str, frozenset[str]] = {}  # $ref -> every $ref reachable from its target
+        self._direct: dict[str, frozenset[str]] = {}  # $ref -> the $refs written in its target
         self.ref_uses = _ref_uses(root)
         ws = opts.whitespace
         if ws == "default":
@@ -328,7 +332,7 @@ class _Ctx:
             if siblings:
                 return self.node({"allOf": [target, siblings]}, ptr)
             # a definition is compiled once per recursion context and embedded by reference
-            key = (ref, tuple(sorted((k, v) for k, v in self.ref_depth.items() if v)))
+            key = (ref, self._context({ref} | self._ref_closure(ref)))
             hit = self._ref_cache.get(key)
             if hit is not None:
                 if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
@@ -340,7 +344,7 @@ class _Ctx:
             self.truncated = False
             node = self.node(target, tptr)
             if node is not NEVER and not isinstance(node, fsm.DfaNode | fsm.Sym) and (
-                    self.ref_uses.get(ref, 0) > 1 or len(key[1]) > 1  # key[1]: the definitions open, this one too
+                    self.ref_uses.get(ref, 0) > 1 or sum(map(bool, self.ref_depth.values())) > 1  # (this one too)
                     or fsm.position_count(node, _INLINE_POSITIONS) > _INLINE_POSITIONS):
                 # shared (or recursive): one lazy automaton embedded wherever it is used.  A
                 # small definition referenced once, outside any other definition, is inlined
@@ -355,6 +359,38 @@ class _Ctx:
             return node
         finally:
             self.ref_depth[ref] = count
+
+    def _context(self, refs: set[str] | frozenset[str]) -> tuple[tuple[str, int], ...]:
+        """The recursion context a compile of something that can reach ``refs`` depends on: how
+        often each of them is open on the current path (no other count can change what it
+        compiles to).  Keying on every open definition made a type used under N different
+        parents compile N times."""
+        return tuple(sorted((k, v) for k, v in self.ref_depth.items() if v and k in refs))
+
+    def _ref_closure(self, ref: str) -> frozenset[str]:
+        """Every ``$ref`` reachable from the target of ``ref`` (``ref`` itself when recursive)."""
+        got = self._closures.get(ref)
+        if got is not None:
+            return got
+        seen: set[str] = set()
+        todo = list(self._direct_refs(ref))
+        while todo:
+            r = todo.pop()
+            if r not in seen:
+                seen.add(r)
+                todo.extend(self._direct_refs(r))
+        got = self._closures[ref] = frozenset(seen)
+        return got
+
+    def _direct_refs(self, ref: str) -> frozenset[str]:
+        got = self._direct.get(ref)
+        if got is None:
+            try:
+                target, _ = resolve_ref(self.root, ref, "")
+            except SchemaError:  # reported where the reference is compiled
+                target = {}
+            got = self._direct[ref] = frozenset(_ref_uses(target))
+        return got
 
     def deref(self, schema: JsonSchema, ptr: str) -> JsonSchema:
         """Follow a chain of bare ``$ref``s (no siblings) without counting recursion."""
@@ -401,10 +437,42 @@ class _Ctx:
                     leftovers.append((part, pptr))
                 else:
                     merged = m
-            return self._intersect(merged, leftovers, ptr)
+            return self._merged(merged, leftovers, ptr)
         finally:
             for ref, count in reversed(entered):
                 self.ref_depth[ref] = count
+
+    def _merged(self, merged: JsonSchema, leftovers: list[tuple[JsonSchema, str]], ptr: str) -> Node:
+        """:meth:`_intersect`, compiled once per (merged schema, parts left over, recursion context).
+
+        Schemas that spell inheritance as ``allOf: [{$ref: Base}, ...]`` at every level merge the
+        same definitions again at every use: without this, a document of such types (the
+        Washington Post's ANS schemas) re-derived the same merged sub-schemas ~10^4 times and hit
+        max_compile_seconds.  A second use embeds the first one's automaton by reference, as a
+        ``$ref`` used twice does.  Only a clean compile (no issue, no truncation at
+        max_recursion_depth) is reused: those depend on the path that reached them.
+        """
+        try:
+            text = json.dumps([merged, [part for part, _ in leftovers]], sort_keys=True, allow_nan=False)
+        except (TypeError, ValueError):  # not JSON data: compile it as it is
+            return self._intersect(merged, leftovers, ptr)
+        reach: set[str] = set()
+        for r in _ref_uses([merged, [part for part, _ in leftovers]]):
+            reach.add(r)
+            reach |= self._ref_closure(r)
+        key = (text, ptr == "", self._context(reach))
+        hit = self._merge_cache.get(key)
+        if hit is not None:
+            if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
+                hit = self._merge_cache[key] = self.lazy_node(hit)
+            return hit
+        n_issues, truncated = len(self.issues), self.truncated
+        self.truncated = False
+        node = self._intersect(merged, leftovers, ptr)
+        if len(self.issues) == n_issues and not self.truncated:
+            self._merge_cache[key] = node
+        self.truncated = self.truncated or truncated
+        return node
 
     def _intersect(self, merged: JsonSchema, leftovers: list[tuple[JsonSchema, str]], ptr: str) -> Node:
         """Merged allOf parts, intersected at the automaton level with the parts that did not merge."""

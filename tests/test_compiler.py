@@ -1355,3 +1355,50 @@ def test_if_then_else_is_exact(schema: dict[str, Any]) -> None:
 def test_if_of_other_shapes_is_refused() -> None:
     with pytest.raises(SchemaError, match="if/then/else is supported where"):
         schema_to_node({"if": {"properties": {"n": {"minimum": 3}}}, "then": {"required": ["a"]}})
+
+
+def _count_intersects(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from jsonmode import compiler
+
+    calls = [0]
+    orig = compiler._Ctx._intersect
+
+    def spy(self: Any, *a: Any) -> Any:
+        calls[0] += 1
+        return orig(self, *a)
+
+    monkeypatch.setattr(compiler._Ctx, "_intersect", spy)
+    return calls
+
+
+def test_definition_outside_a_cycle_compiles_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A definition that cannot reach an open recursive one compiles the same at every depth of
+    the recursion: once, not once per recursion context (the cause of compile timeouts on
+    schemas of mutually recursive content types)."""
+    calls = _count_intersects(monkeypatch)
+    schema = {"$defs": {
+        "base": {"type": "object", "properties": {"id": {"type": "string"}}},
+        "leaf": {"allOf": [{"$ref": "#/$defs/base"}, {"properties": {"v": {"type": "integer"}}}]},
+        "tree": {"type": "object", "properties": {"leaf": {"$ref": "#/$defs/leaf"},
+                                                  "kids": {"type": "array", "items": {"$ref": "#/$defs/tree"}}},
+                 "additionalProperties": False}},
+        "$ref": "#/$defs/tree"}
+    lazy = LazyDFA(schema_to_node(schema))
+    assert calls[0] == 1
+    deep = '{"leaf": {"id": "a", "v": 1}, "kids": [{"kids": [{"leaf": {"id": "b", "v": 2}, "kids": []}]}]}'
+    assert lazy.matches(deep.encode())
+    assert not lazy.matches(deep.replace('"v": 2', '"v": "2"').encode())
+
+
+def test_same_merged_schema_compiles_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`$ref` with siblings (allOf inheritance) met again in the same context reuses the first
+    compile, embedded by reference; the language is unchanged."""
+    calls = _count_intersects(monkeypatch)
+    ref = {"$ref": "#/$defs/base", "required": ["id"]}
+    schema = {"$defs": {"base": {"type": "object", "properties": {"id": {"type": "integer"}}}},
+              "type": "object", "properties": {"a": ref, "b": ref, "c": {"type": "array", "items": ref}}}
+    lazy = LazyDFA(schema_to_node(schema))
+    assert calls[0] == 1
+    assert lazy.matches(b'{"a": {"id": 1}, "b": {"id": 2}, "c": [{"id": 3}]}')
+    assert not lazy.matches(b'{"a": {"id": 1}, "b": {}}')
+    assert not lazy.matches(b'{"c": [{"id": "x"}]}')
