@@ -240,9 +240,17 @@ class _Ctx:
     def to_dfa(self, node: Node) -> fsm.DFA:
         return fsm.compile_dfa(node, max_states=self.opts.max_states)
 
-    def lazy_node(self, node: Node) -> fsm.DfaNode:
-        """``node`` as one lazily built automaton embedded by reference (grows to max_lazy_states)."""
-        return fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_lazy_states, limit_name="max_lazy_states"))
+    def lazy_node(self, node: Node, *, value: bool = False) -> fsm.DfaNode:
+        """``node`` as one lazily built automaton embedded by reference (grows to max_lazy_states).
+
+        ``value``: ``node`` is a JSON value (never the empty text).  Inside a recursion (a
+        definition entered again on this path) its construction then waits until an output
+        first reaches it (see ``LazyDFA(deferred=True)``): the unrolled levels are most of such
+        a compile and outputs rarely nest that deep.  The first level is built now: deferring
+        it moved 10-20 ms walks into first masks."""
+        deferred = value and max(self.ref_depth.values(), default=0) >= 2
+        return fsm.DfaNode(fsm.LazyDFA(node, max_states=self.opts.max_lazy_states, limit_name="max_lazy_states",
+                                       deferred=deferred))
 
     # ------------------------------------------------------------------ any value
 
@@ -338,7 +346,7 @@ class _Ctx:
                 if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
                     # an inlined definition met again (its user is compiled twice in one
                     # context): from now on one embedded automaton, not a copy per user
-                    hit = self._ref_cache[key] = self.lazy_node(hit)
+                    hit = self._ref_cache[key] = self.lazy_node(hit, value=True)
                 return hit
             trunc = self.truncated
             self.truncated = False
@@ -352,7 +360,7 @@ class _Ctx:
                 # mirrors of a nested automaton (one level of subset construction per state
                 # instead of one per nesting level).  Inside another definition (compiled once
                 # per recursion context, maybe copied) or large, inlining costs compile time
-                node = self.lazy_node(node)
+                node = self.lazy_node(node, value=True)
             if not self.truncated:  # a truncated expansion depends on the path: do not reuse it
                 self._ref_cache[key] = node
             self.truncated = self.truncated or trunc
@@ -464,7 +472,7 @@ class _Ctx:
         hit = self._merge_cache.get(key)
         if hit is not None:
             if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
-                hit = self._merge_cache[key] = self.lazy_node(hit)
+                hit = self._merge_cache[key] = self.lazy_node(hit, value=True)
             return hit
         n_issues, truncated = len(self.issues), self.truncated
         self.truncated = False
@@ -1251,7 +1259,7 @@ class _Ctx:
         explicit = hi if hi is not None else max(m, lo)
         if explicit > _EMBED_REPEATS and not isinstance(rest, fsm.DfaNode | fsm.Sym) and rest is not NEVER:
             # maxItems copies of a large item would each get fresh positions: embed one lazy automaton
-            rest = self.lazy_node(rest)
+            rest = self.lazy_node(rest, value=True)
         if hi is None and rest is NEVER:
             explicit = m
         # nodes 0..explicit; node i = i elements written

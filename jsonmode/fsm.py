@@ -12,6 +12,7 @@ construction over the alphabet's equivalence classes.  Sub-automata built elsewh
 
 from __future__ import annotations
 
+import functools
 import gc
 import mmap
 import sys
@@ -20,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 
@@ -209,12 +210,18 @@ def mask_range(lo: int, hi: int) -> int:
     return 0 if hi < lo else ((1 << (hi - lo + 1)) - 1) << lo
 
 
+_BYTE_SYMS = tuple(Sym(1 << b) for b in range(256))
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def lit(data: bytes | str) -> Node:
+    """The literal text (nodes are immutable: one per text, shared; a recursive schema spells
+    the same keys and separators ~10^5 times)."""
     if isinstance(data, str):
         data = data.encode()
     if not data:
         return EMPTY
-    return Seq(tuple(Sym(1 << b) for b in data)) if len(data) > 1 else Sym(1 << data[0])
+    return Seq(tuple(_BYTE_SYMS[b] for b in data)) if len(data) > 1 else _BYTE_SYMS[data[0]]
 
 
 def literals_dfa(texts: Iterable[bytes | str]) -> DFA:
@@ -948,6 +955,11 @@ def lockstep_gates(lazy: LazyDFA, items: Iterable[int]) -> tuple[tuple[int, ...]
     return tuple(sorted(insts)), inner, plain
 
 
+_WALK_LOCK = threading.RLock()
+_WALKED = frozenset({"labels", "follow", "instances", "inst_key_set", "inst_follow", "last_plain",
+                     "last_inst", "_width", "_succ"})
+
+
 class LazyDFA:
     """Subset construction on demand, over raw symbols.
 
@@ -960,8 +972,45 @@ class LazyDFA:
     start = 1
 
     def __init__(self, node: Node, *, n_sym: int | None = None, max_states: int = DEFAULT_MAX_STATES,
-                 max_positions: int = 2_000_000, limit_name: str = "max_states") -> None:
-        g = _Glushkov(max_positions)
+                 max_positions: int = 2_000_000, limit_name: str = "max_states", deferred: bool = False) -> None:
+        """``deferred``: walk ``node`` (the Glushkov construction) when the automaton is first read
+        past its start, not now.  For a JSON value (never empty: the start does not accept) over
+        bytes only: a recursive schema unrolled to max_recursion_depth makes thousands of
+        definition automata in contexts that an output rarely reaches, and walking each at
+        compile time was most of such a compile (Github_hard---o69210: 6,690 walks, 8 of 15 s)."""
+        self.max_states = max_states
+        self.limit_name = limit_name  # the option to raise, named in AutomatonTooLarge
+        self._label_arr: dict[int, np.ndarray] = {}
+        self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
+        self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
+        self._cls_bits: dict[int, list[int]] = {}  # embedded eager DFA -> symbols of each class
+        self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
+        self._miss_buf = np.empty(0, np.int32)  # scratch for _mirror_into
+        self._alone: set[int] = set()  # instances with a state of one inner state alone made one by one
+        self._max_positions = max_positions
+        self._node: Node | None = node
+        if deferred:
+            self.n_sym = max(BYTE_SYMBOLS, n_sym or 0)
+            nullable = False
+        else:
+            nullable = self._walk()
+            self.n_sym = max(self._width, n_sym or 0)
+        # a few rows to start: a recursive schema makes thousands of these (one per $ref use and
+        # depth) that a compile never expands; 64 rows each held 1 GB in 20 s of one such compile
+        cap = 4
+        self.table = np.zeros((cap, self.n_sym), np.int32)
+        self.expanded = np.zeros(cap, bool)
+        self.expanded[0] = True
+        self.accept = np.zeros(cap, bool)
+        self.accept[1] = nullable
+        self.n = 2
+        self._weights = _WEIGHTS
+
+    def _walk(self) -> bool:
+        """The Glushkov construction of the node: positions, follow sets, embedded automata."""
+        node = self._node
+        assert node is not None
+        g = _Glushkov(self._max_positions)
         gc_was = gc.isenabled()
         gc.disable()
         try:
@@ -978,29 +1027,22 @@ class LazyDFA:
         self.inst_follow: list[tuple[int, ...]] = [tuple(f) for f in g.inst_follow]
         self.last_plain = frozenset(p for p in last if p < INST)
         self.last_inst = frozenset(p & _LOW for p in last if p >= INST)
-        width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in self.labels]
-                    + [a.num_symbols for a in self.instances])
-        self.n_sym = max(width, n_sym or 0)
-        self.max_states = max_states
-        self.limit_name = limit_name  # the option to raise, named in AutomatonTooLarge
-        self._label_arr: dict[int, np.ndarray] = {}
-        self._inst_ids: dict[int, np.ndarray] = {}  # instance -> lazy id of each inner state alone
-        self._code_pieces: dict[int, tuple[tuple[int, int], ...]] = {}  # embedded state -> row by target
-        self._cls_bits: dict[int, list[int]] = {}  # embedded eager DFA -> symbols of each class
-        self._ids: dict[tuple[int, ...], int] = {}  # sorted item codes -> state
-        self._miss_buf = np.empty(0, np.int32)  # scratch for _mirror_into
-        self._alone: set[int] = set()  # instances with a state of one inner state alone made one by one
+        self._width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in self.labels]
+                          + [a.num_symbols for a in self.instances])
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
-        # a few rows to start: a recursive schema makes thousands of these (one per $ref use and
-        # depth) that a compile never expands; 64 rows each held 1 GB in 20 s of one such compile
-        cap = 4
-        self.table = np.zeros((cap, self.n_sym), np.int32)
-        self.expanded = np.zeros(cap, bool)
-        self.expanded[0] = True
-        self.accept = np.zeros(cap, bool)
-        self.accept[1] = nullable
-        self.n = 2
-        self._weights = _WEIGHTS
+        self._node = None  # (walked: kept only until now, so a failed walk is tried again)
+        return nullable
+
+    def __getattr__(self, name: str) -> Any:
+        # only reached for an attribute not set yet: those of the walk, in a deferred automaton
+        if name not in _WALKED or "_node" not in self.__dict__:
+            raise AttributeError(name)
+        with _WALK_LOCK:  # two threads reading one automaton: one walks, the other waits for it
+            if self.__dict__["_node"] is not None:
+                nullable = self._walk()
+                if nullable or self._width > self.n_sym:
+                    raise RuntimeError("a deferred automaton must be a non-empty language over bytes")
+        return self.__dict__[name]
 
     @classmethod
     def from_dfa(cls, dfa: DFA, n_sym: int | None = None) -> LazyDFA:

@@ -1402,3 +1402,30 @@ def test_same_merged_schema_compiles_once(monkeypatch: pytest.MonkeyPatch) -> No
     assert lazy.matches(b'{"a": {"id": 1}, "b": {"id": 2}, "c": [{"id": 3}]}')
     assert not lazy.matches(b'{"a": {"id": 1}, "b": {}}')
     assert not lazy.matches(b'{"c": [{"id": "x"}]}')
+
+
+def test_recursion_levels_are_built_when_first_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Definitions unrolled inside a recursion are walked when an output first reaches them, not
+    at compile time; the bound and the language are unchanged."""
+    from jsonmode import fsm
+
+    walks = [0]
+    orig = fsm.LazyDFA._walk
+
+    def spy(self: Any) -> bool:
+        walks[0] += 1
+        return orig(self)
+
+    monkeypatch.setattr(fsm.LazyDFA, "_walk", spy)
+    schema = {"$defs": {
+        "a": {"type": "object", "properties": {"b": {"$ref": "#/$defs/b"}, "x": {"type": "integer"}},
+              "additionalProperties": False},
+        "b": {"type": "array", "items": {"$ref": "#/$defs/a"}}},
+        "$ref": "#/$defs/a"}
+    lazy = LazyDFA(schema_to_node(schema))
+    at_compile = walks[0]
+    assert lazy.matches(b'{"x": 1}') and walks[0] == at_compile
+    deep = '{"b": [{"b": [{"x": 3}]}]}'  # a entered 3 times: max_recursion_depth
+    assert lazy.matches(deep.encode()) and walks[0] > at_compile
+    assert not lazy.matches(deep.replace('{"x": 3}', '{"b": [{}]}').encode())  # a 4th time
+    assert not lazy.matches(deep.replace('"x": 3', '"x": "3"').encode())

@@ -730,3 +730,22 @@ def test_position_count_counts_copies_and_stops_at_the_limit() -> None:
     assert position_count(rep(word, 2, 4), 100) == 12
     assert position_count(star(word), 100) == 3
     assert position_count(seq(word, rep(word, 0, 1000)), 50) == 51
+
+
+def test_deferred_lazy_dfa_walks_on_first_use() -> None:
+    """A deferred automaton embeds like any other and builds its positions only when a match
+    first reads past its start; the language is the same."""
+    inner = seq(lit('"'), star(sym_range(0x61, 0x7A)), lit('"'))
+    deferred = LazyDFA(inner, deferred=True)
+    assert deferred.__dict__["_node"] is not None and "labels" not in deferred.__dict__
+    outer = LazyDFA(seq(lit("["), DfaNode(deferred), lit("]")))
+    assert "labels" not in deferred.__dict__  # embedding reads only the start
+    eager = LazyDFA(seq(lit("["), inner, lit("]")))
+    for text in [b'["abc"]', b'[""]', b'["a"', b'[abc]', b'["ab1"]']:
+        assert outer.matches(text) == eager.matches(text)
+    assert "labels" in deferred.__dict__ and deferred.__dict__["_node"] is None
+
+
+def test_deferred_lazy_dfa_must_not_accept_empty() -> None:
+    with pytest.raises(RuntimeError, match="non-empty"):
+        LazyDFA(opt(lit("a")), deferred=True).step(1, 0x61)
