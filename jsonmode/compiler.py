@@ -205,7 +205,7 @@ class _Ctx:
         self.truncated = False
         self._ref_cache: dict[tuple[str, tuple[tuple[str, int], ...]], Node] = {}
         self._merge_cache: dict[tuple[str, bool, tuple[tuple[str, int], ...]], Node] = {}
-        self._closures: dict[str, frozenset[str]] = {}  # $ref -> every $ref reachable from its target
+        self._closures: dict[str, frozenset[str]] = {}  # $ref -> itself and every $ref reachable from it
         self._direct: dict[str, frozenset[str]] = {}  # $ref -> the $refs written in its target
         self.ref_uses = _ref_uses(root)
         ws = opts.whitespace
@@ -340,13 +340,9 @@ class _Ctx:
             if siblings:
                 return self.node({"allOf": [target, siblings]}, ptr)
             # a definition is compiled once per recursion context and embedded by reference
-            key = (ref, self._context({ref} | self._ref_closure(ref)))
-            hit = self._ref_cache.get(key)
+            key = (ref, self._context(self._reach(ref)))
+            hit = self._reuse(self._ref_cache, key)
             if hit is not None:
-                if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
-                    # an inlined definition met again (its user is compiled twice in one
-                    # context): from now on one embedded automaton, not a copy per user
-                    hit = self._ref_cache[key] = self.lazy_node(hit, value=True)
                 return hit
             trunc = self.truncated
             self.truncated = False
@@ -368,6 +364,15 @@ class _Ctx:
         finally:
             self.ref_depth[ref] = count
 
+    def _reuse(self, cache: dict[Any, Node], key: Any) -> Node | None:
+        """A compile cached under ``key``, if any.  One met again that was inlined (its user is
+        compiled twice in one context) becomes one embedded automaton from now on, not a copy
+        per user."""
+        hit = cache.get(key)
+        if hit is not None and hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
+            hit = cache[key] = self.lazy_node(hit, value=True)
+        return hit
+
     def _context(self, refs: set[str] | frozenset[str]) -> tuple[tuple[str, int], ...]:
         """The recursion context a compile of something that can reach ``refs`` depends on: how
         often each of them is open on the current path (no other count can change what it
@@ -375,12 +380,12 @@ class _Ctx:
         parents compile N times."""
         return tuple(sorted((k, v) for k, v in self.ref_depth.items() if v and k in refs))
 
-    def _ref_closure(self, ref: str) -> frozenset[str]:
-        """Every ``$ref`` reachable from the target of ``ref`` (``ref`` itself when recursive)."""
+    def _reach(self, ref: str) -> frozenset[str]:
+        """``ref`` and every ``$ref`` reachable from its target."""
         got = self._closures.get(ref)
         if got is not None:
             return got
-        seen: set[str] = set()
+        seen = {ref}
         todo = list(self._direct_refs(ref))
         while todo:
             r = todo.pop()
@@ -460,19 +465,14 @@ class _Ctx:
         ``$ref`` used twice does.  Only a clean compile (no issue, no truncation at
         max_recursion_depth) is reused: those depend on the path that reached them.
         """
+        whole = [merged, [part for part, _ in leftovers]]
         try:
-            text = json.dumps([merged, [part for part, _ in leftovers]], sort_keys=True, allow_nan=False)
+            text = json.dumps(whole, sort_keys=True, allow_nan=False)
         except (TypeError, ValueError):  # not JSON data: compile it as it is
             return self._intersect(merged, leftovers, ptr)
-        reach: set[str] = set()
-        for r in _ref_uses([merged, [part for part, _ in leftovers]]):
-            reach.add(r)
-            reach |= self._ref_closure(r)
-        key = (text, ptr == "", self._context(reach))
-        hit = self._merge_cache.get(key)
+        key = (text, ptr == "", self._context(frozenset().union(*map(self._reach, _ref_uses(whole)))))
+        hit = self._reuse(self._merge_cache, key)
         if hit is not None:
-            if hit is not NEVER and not isinstance(hit, fsm.DfaNode | fsm.Sym):
-                hit = self._merge_cache[key] = self.lazy_node(hit, value=True)
             return hit
         n_issues, truncated = len(self.issues), self.truncated
         self.truncated = False

@@ -957,7 +957,7 @@ def lockstep_gates(lazy: LazyDFA, items: Iterable[int]) -> tuple[tuple[int, ...]
 
 _WALK_LOCK = threading.RLock()
 _WALKED = frozenset({"labels", "follow", "instances", "inst_key_set", "inst_follow", "last_plain",
-                     "last_inst", "_width", "_succ"})
+                     "last_inst", "_succ"})
 
 
 class LazyDFA:
@@ -993,8 +993,8 @@ class LazyDFA:
             self.n_sym = max(BYTE_SYMBOLS, n_sym or 0)
             nullable = False
         else:
-            nullable = self._walk()
-            self.n_sym = max(self._width, n_sym or 0)
+            nullable, width = self._walk()
+            self.n_sym = max(width, n_sym or 0)
         # a few rows to start: a recursive schema makes thousands of these (one per $ref use and
         # depth) that a compile never expands; 64 rows each held 1 GB in 20 s of one such compile
         cap = 4
@@ -1006,8 +1006,10 @@ class LazyDFA:
         self.n = 2
         self._weights = _WEIGHTS
 
-    def _walk(self) -> bool:
-        """The Glushkov construction of the node: positions, follow sets, embedded automata."""
+    def _walk(self, deferred: bool = False) -> tuple[bool, int]:
+        """The Glushkov construction of the node: positions, follow sets, embedded automata.
+        Returns (nullable, symbols used); a deferred automaton's (promised at creation: a
+        non-empty language over bytes) is checked before anything is kept."""
         node = self._node
         assert node is not None
         g = _Glushkov(self._max_positions)
@@ -1018,6 +1020,9 @@ class LazyDFA:
         finally:
             if gc_was:
                 gc.enable()
+        width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in g.labels] + [a.num_symbols for a in g.instances])
+        if deferred and (nullable or width > self.n_sym):
+            raise RuntimeError("a deferred automaton must be a non-empty language over bytes")
         # follow sets as tuples: tuples of ints drop out of the cyclic GC's view after its first
         # pass, sets never do, and a big schema has 10^5 of them (gen-2 pauses of 100+ ms)
         self.labels = g.labels
@@ -1027,11 +1032,9 @@ class LazyDFA:
         self.inst_follow: list[tuple[int, ...]] = [tuple(f) for f in g.inst_follow]
         self.last_plain = frozenset(p for p in last if p < INST)
         self.last_inst = frozenset(p & _LOW for p in last if p >= INST)
-        self._width = max([BYTE_SYMBOLS] + [lab.bit_length() for lab in self.labels]
-                          + [a.num_symbols for a in self.instances])
         self._succ: list[tuple[int, ...]] = [(), tuple(first)]  # what each state reads next
         self._node = None  # (walked: kept only until now, so a failed walk is tried again)
-        return nullable
+        return nullable, width
 
     def __getattr__(self, name: str) -> Any:
         # only reached for an attribute not set yet: those of the walk, in a deferred automaton
@@ -1039,9 +1042,7 @@ class LazyDFA:
             raise AttributeError(name)
         with _WALK_LOCK:  # two threads reading one automaton: one walks, the other waits for it
             if self.__dict__["_node"] is not None:
-                nullable = self._walk()
-                if nullable or self._width > self.n_sym:
-                    raise RuntimeError("a deferred automaton must be a non-empty language over bytes")
+                self._walk(deferred=True)
         return self.__dict__[name]
 
     @classmethod

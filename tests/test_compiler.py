@@ -1412,9 +1412,9 @@ def test_recursion_levels_are_built_when_first_reached(monkeypatch: pytest.Monke
     walks = [0]
     orig = fsm.LazyDFA._walk
 
-    def spy(self: Any) -> bool:
+    def spy(self: Any, deferred: bool = False) -> tuple[bool, int]:
         walks[0] += 1
-        return orig(self)
+        return orig(self, deferred)
 
     monkeypatch.setattr(fsm.LazyDFA, "_walk", spy)
     schema = {"$defs": {
