@@ -81,10 +81,18 @@ class TopicLabel(BaseModel):
     topic: Topic
 
 
+class TicketLabels(BaseModel):
+    """Every label that applies to one support ticket (multi-label classification), each once."""
+
+    labels: set[Literal["billing", "bug", "feature-request", "account", "urgent", "spam", "other"]] = Field(
+        min_length=1, max_length=4)
+
+
 CATALOG: dict[str, type[BaseModel]] = {
     "character": Character,
     "person": Person,
     "invoice": Invoice,
     "sentiment": Sentiment,
     "topic": TopicLabel,
+    "ticket-labels": TicketLabels,
 }

@@ -84,6 +84,7 @@ _MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
 _MEMO_MAX = 4096
 # Bounded repetitions longer than this embed their item as one lazily built automaton.
 _EMBED_REPEATS = 16
+_UNIQUE_MAX_SETS = 4096  # automaton nodes of a uniqueItems array (sets of item values written so far)
 _COUNTER_MAX = 100_000_000  # longest maxLength kept as a counter (its states must fit 32 bits)
 
 
@@ -1133,11 +1134,6 @@ class _Ctx:
                 if kw == "unevaluatedItems" and v is True:
                     continue
                 self.issue(f"{ptr}/{kw}", kw, msg)
-        if schema.get("uniqueItems") is True:
-            mx = schema.get("maxItems")
-            if not (isinstance(mx, int) and mx <= 1):
-                self.issue(f"{ptr}/uniqueItems", "uniqueItems",
-                           "uniqueItems cannot be enforced by a finite automaton (not enforced with lenient=True)")
 
     def _number(self, schema: dict[str, Any], ptr: str, integer: bool) -> Node:
         from . import numbers
@@ -1253,6 +1249,10 @@ class _Ctx:
             hi = int(hi)
             if hi < lo:
                 return NEVER
+        if schema.get("uniqueItems") is True and (hi is None or hi > 1) and (items is not False or prefix):
+            unique = self._unique_array(items, prefix, lo, hi, ptr)
+            if unique is not None:
+                return unique
         m = len(prefix)
         pnodes = [self.node(p, f"{ptr}/prefixItems/{i}") for i, p in enumerate(prefix)]
         rest = self.node(items, ptr + "/items") if items is not False else NEVER
@@ -1286,6 +1286,79 @@ class _Ctx:
         if fsm.graph_is_empty(body):
             return NEVER
         return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+
+    def _unique_array(self, items: JsonSchema, prefix: list[JsonSchema], lo: int, hi: int | None,
+                      ptr: str) -> Node | None:
+        """``uniqueItems`` over a finite set of item values (``enum``/``const``, ``boolean``,
+        ``null``: a ``set[Literal[...]]`` field): an automaton whose nodes are the sets of values
+        written so far, each value allowed once.  Exact: the values are those a JSON Schema
+        validator finds valid against the item schema, and distinct values have disjoint texts.
+        None after an issue (items not finite, or too many sets): lenient mode then goes on
+        without enforcing uniqueness.
+        """
+        values = None if prefix else self._item_values(items, ptr + "/items")
+        if values is None:
+            self.issue(f"{ptr}/uniqueItems", "uniqueItems",
+                       "uniqueItems is enforced only over a finite set of item values (enum, const, boolean, "
+                       "null items); over these items it cannot be enforced by a finite automaton "
+                       "(not enforced with lenient=True)")
+            return None
+        k = len(values)
+        top = k if hi is None else min(k, hi)
+        if lo > top:
+            return NEVER
+        sets = sum(math.comb(k, i) for i in range(top + 1))
+        if sets > _UNIQUE_MAX_SETS:
+            self.issue(f"{ptr}/uniqueItems", "uniqueItems",
+                       f"uniqueItems over {k} item values needs {sets:,} automaton nodes (sets of values "
+                       f"written so far; limit {_UNIQUE_MAX_SETS:,}): a smaller maxItems or fewer values fit "
+                       "(not enforced with lenient=True)")
+            return None
+        texts = [_literals(sorted(self._value_forms(v))) for v in values]
+        ids = {0: 0}
+        order = [0]
+        edges: list[tuple[int, int, Node]] = []
+        finals: list[int] = []
+        for written in order:  # breadth first: sets in order of size, appended as met
+            size = written.bit_count()
+            if size >= lo:
+                finals.append(ids[written])
+            if size == top:
+                continue
+            for j in range(k):
+                if written >> j & 1:
+                    continue
+                nxt = written | 1 << j
+                if nxt not in ids:
+                    ids[nxt] = len(ids)
+                    order.append(nxt)
+                edges.append((ids[written], ids[nxt], texts[j] if written == 0 else seq(self.item_sep, texts[j])))
+        body = fsm.Graph(len(ids), 0, tuple(finals), tuple(edges))
+        return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+
+    def _item_values(self, items: JsonSchema, ptr: str) -> list[Any] | None:
+        """The distinct values an item schema admits when they are finitely many and listed
+        (``enum``/``const``, or only ``boolean``/``null`` types), checked by a JSON Schema
+        validator against the whole item schema; None otherwise."""
+        p = self.deref(items, ptr)
+        if not isinstance(p, dict):
+            return None
+        vals = _values(p)
+        if vals is None:
+            t = p.get("type")
+            types = {t} if isinstance(t, str) else set(t) if isinstance(t, list) and \
+                all(isinstance(x, str) for x in t) else set()
+            if not types or not types <= {"boolean", "null"}:
+                return None
+            vals = ([True, False] if "boolean" in types else []) + ([None] if "null" in types else [])
+        keep = self._filter_values(list(vals), {k: v for k, v in p.items() if k not in ANNOTATIONS})
+        if keep is None:
+            return None
+        out: list[Any] = []
+        for v in keep:
+            if not any(_json_eq(v, w) for w in out):
+                out.append(v)
+        return out
 
     def _property_names(self, pnames: JsonSchema | None, ptr: str) -> fsm.DFA | None:
         """Quoted JSON text of the keys propertyNames admits (None: every key)."""
@@ -1569,8 +1642,15 @@ def _esc(name: str) -> str:
 
 
 def _json_eq(a: Any, b: Any) -> bool:
+    """Equality of JSON values as JSON Schema has it: 1 == 1.0, but true != 1 (at any depth)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_eq(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_eq(a[k], b[k]) for k in a)
+    if isinstance(a, list | dict) or isinstance(b, list | dict):
+        return False
     return a == b
 
 

@@ -521,6 +521,38 @@ CASES = [
         ["[1,   2]", "[1   , 2]"],
         {"whitespace": "flexible", "max_whitespace": 2},
     ),
+    Case(
+        "unique-enum-items",
+        {"type": "array", "items": {"enum": ["a", "b", 1]}, "uniqueItems": True},
+        ["[]", '["a"]', '["b", "a"]', '["a", 1, "b"]', '[1.0, "a"]', '["b", 1]'],
+        ['["a", "a"]', '["a", "b", "a"]', "[1, 1.0]", "[1.0, 1]", '["c"]', '["a", 1, "b", 1]'],
+    ),
+    Case(
+        "unique-literal-set-bounded",  # pydantic's set[Literal[...]] with a size bound
+        {"type": "array", "items": {"type": "string", "enum": ["x", "y", "z", "w"]}, "uniqueItems": True,
+         "minItems": 1, "maxItems": 2},
+        ['["x"]', '["w", "z"]', '["y", "x"]'],
+        ["[]", '["x", "x"]', '["x", "y", "z"]', '["v"]'],
+    ),
+    Case(
+        "unique-booleans-and-null",
+        {"type": "array", "items": {"type": ["boolean", "null"]}, "uniqueItems": True},
+        ["[]", "[true, false, null]", "[null, true]"],
+        ["[true, true]", "[null, false, null]", "[1]", "[true, false, null, true]"],
+    ),
+    Case(
+        "unique-items-checked-against-the-item-schema",  # the enum meets the rest of the item schema
+        {"$defs": {"v": {"enum": [1, 2, "s", 3.5], "type": "integer"}},
+         "type": "array", "items": {"$ref": "#/$defs/v"}, "uniqueItems": True},
+        ["[1, 2]", "[2]", "[2, 1.0]"],
+        ["[1, 1]", '["s"]', "[3.5]", "[2, 2.0]"],
+    ),
+    Case(
+        "unique-object-values",
+        {"type": "array", "items": {"enum": [{"k": 1}, {"k": [True]}, [1]]}, "uniqueItems": True},
+        ['[{"k": 1}, [1]]', '[{"k": [true]}, {"k": 1}]'],
+        ['[{"k": 1}, {"k": 1}]', '[[1], [1]]', '[{"k": [1]}]'],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
@@ -615,6 +647,34 @@ def test_schema_error_from_compile_automaton(trained_bpe_tokenizer: Any) -> None
 
 def test_unique_items_allowed_when_at_most_one_item() -> None:
     assert accepts({"type": "array", "uniqueItems": True, "maxItems": 1}, "[1]")
+    assert accepts({"type": "array", "uniqueItems": True, "items": False}, "[]")
+    assert accepts({"type": "string", "uniqueItems": True}, '"a"')  # an array keyword: no array here
+
+
+@pytest.mark.parametrize(("schema", "message"), [
+    ({"type": "array", "items": {"type": "string"}, "uniqueItems": True}, "finite set of item values"),
+    ({"type": "array", "uniqueItems": True}, "finite set of item values"),
+    ({"type": "array", "prefixItems": [{"const": 1}], "items": {"enum": [2]}, "uniqueItems": True},
+     "finite set of item values"),
+    ({"type": "array", "items": {"enum": list(range(13))}, "uniqueItems": True},
+     r"13 item values needs 8,192 automaton nodes .*limit 4,096"),
+])
+def test_unique_items_refused_beyond_finite_small_domains(schema: Any, message: str) -> None:
+    with pytest.raises(SchemaError, match=message) as ei:
+        schema_to_node(schema)
+    assert [i.pointer for i in ei.value.issues] == ["/uniqueItems"]
+
+
+def test_unique_items_over_many_values_fits_with_a_small_max_items() -> None:
+    schema = {"type": "array", "items": {"enum": list(range(40))}, "uniqueItems": True, "maxItems": 2}
+    assert accepts(schema, "[39, 0]")
+    assert not accepts(schema, "[7, 7]")
+    assert not accepts(schema, "[1, 2, 3]")
+
+
+def test_unique_items_unsatisfiable_min_items() -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node({"type": "array", "items": {"enum": ["a", "b"]}, "uniqueItems": True, "minItems": 3})
 
 
 def test_unevaluated_true_is_fine() -> None:

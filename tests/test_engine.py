@@ -291,6 +291,27 @@ def test_schema_errors_surface_before_decoding() -> None:
         eng.generate({"enum": []}, "x", max_new_tokens=5)
 
 
+class Ticket(BaseModel):
+    """Multi-label classification: a set of labels (JSON Schema uniqueItems), none twice."""
+
+    labels: set[Literal["spam", "urgent", "billing", "other"]] = Field(min_length=1)
+
+
+def test_set_of_literals_is_generated_without_duplicates() -> None:
+    eng = engine("trained")
+    ta = eng.automaton(Ticket)
+    assert ta.accepts_text('{"labels": ["urgent", "spam"]}')
+    assert not ta.accepts_text('{"labels": ["spam", "spam"]}')  # pydantic would fold it into {"spam"}
+    schema = Ticket.model_json_schema()
+    results = eng.generate_batch(Ticket, ["x", "a longer prompt", "y"], temperature=1.0, seed=5,
+                                 max_new_tokens=80, return_results=True)
+    for r in results:
+        assert isinstance(r.value, Ticket) and r.value.labels
+        raw = json.loads(r.text)["labels"]
+        assert len(raw) == len(set(raw)) == len(r.value.labels)  # the text itself has no duplicate
+        _valid(schema, json.loads(r.text))
+
+
 def test_pydantic_models_get_additional_properties_false() -> None:
     eng = engine("trained")
     ta = eng.automaton(Sentiment)

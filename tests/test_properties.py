@@ -493,3 +493,34 @@ def test_non_ascii_in_json_dumps_default_spelling(case: str) -> None:
     ta = compile_automaton(model.model_json_schema(), _vocab(), additional_properties=False)
     assert token_walk_accepts(ta, _tok(), json.dumps(value, ensure_ascii=False))  # the raw spelling is fine
     assert token_walk_accepts(ta, _tok(), json.dumps(value))
+
+
+# --------------------------------------------------------------------------- uniqueItems over finite domains
+
+_SCALARS = st.one_of(st.integers(-3, 3), st.sampled_from([1.0, 2.5, True, False, None]), st.text("ab", max_size=2))
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(st.lists(_SCALARS, max_size=5), st.integers(0, 3), st.one_of(st.none(), st.integers(0, 5)),
+       st.lists(st.lists(_SCALARS, max_size=6), min_size=1, max_size=8))
+def test_unique_items_automaton_is_jsonschema(domain: list[Any], lo: int, hi: int | None,
+                                              arrays: list[list[Any]]) -> None:
+    """A uniqueItems array over a finite item domain: the byte automaton accepts exactly what
+    ``jsonschema`` accepts (1 and 1.0 are one value, true and 1 two)."""
+    from jsonmode import UnsatisfiableSchemaError
+    from jsonmode.compiler import schema_to_node
+    from jsonmode.fsm import LazyDFA
+
+    schema: dict[str, Any] = {"type": "array", "items": {"enum": domain}, "uniqueItems": True, "minItems": lo}
+    if hi is not None:
+        schema["maxItems"] = hi
+    try:
+        d = LazyDFA(schema_to_node(schema))
+    except UnsatisfiableSchemaError:
+        assume(False)
+        return
+    v = jsonschema.Draft202012Validator(schema)
+    for arr in arrays + [list(domain)]:
+        text = json.dumps(arr)
+        note(text)
+        assert d.matches(text.encode()) == v.is_valid(arr), text
