@@ -208,6 +208,9 @@ class _Ctx:
         self._merge_cache: dict[tuple[str, bool, tuple[tuple[str, int], ...]], Node] = {}
         self._closures: dict[str, frozenset[str]] = {}  # $ref -> itself and every $ref reachable from it
         self._direct: dict[str, frozenset[str]] = {}  # $ref -> the $refs written in its target
+        # oneOf disjointness proofs, by the JSON of what they compare: a recursion meets the same
+        # oneOf at every level, and a proof depends on the schemas and the root alone
+        self._proofs: dict[str, bool] = {}
         self.ref_uses = _ref_uses(root)
         ws = opts.whitespace
         if ws == "default":
@@ -625,9 +628,16 @@ class _Ctx:
 
     def _pairwise_disjoint(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> bool:
         """Is no value valid against two of the branches (each with the sibling keywords ``base``)?"""
+        key = _json_key(["oneOf", base, branches])
+        hit = self._proofs.get(key) if key is not None else None
+        if hit is not None:
+            return hit
         flat = [self._widen({"allOf": [base, b]} if base else b, ptr) for b in branches]
-        return all(self._disjoint(flat[i], flat[j], ptr, 0)
-                   for i in range(len(flat)) for j in range(i + 1, len(flat)))
+        out = all(self._disjoint(flat[i], flat[j], ptr, 0)
+                  for i in range(len(flat)) for j in range(i + 1, len(flat)))
+        if key is not None:
+            self._proofs[key] = out
+        return out
 
     def _one_of_by_kind(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
                         ) -> dict[int, set[str]] | None:
@@ -755,6 +765,15 @@ class _Ctx:
         automata over the one spelling jsonmode writes do not intersect (small automata only)."""
         if any(k in VALIDATION and k not in _STRING_ONLY for s in (a, b) for k in s):
             return False
+        key = _json_key(["strings", a, b])
+        hit = self._proofs.get(key) if key is not None else None
+        if hit is None:
+            hit = self._strings_disjoint_uncached(a, b, ptr)
+            if key is not None:
+                self._proofs[key] = hit
+        return hit
+
+    def _strings_disjoint_uncached(self, a: dict[str, Any], b: dict[str, Any], ptr: str) -> bool:
         n_issues, truncated = len(self.issues), self.truncated
         sub = ptr + "/oneOf"  # (never "": _finite reads pointer "" as the root schema itself)
         try:
@@ -1639,6 +1658,14 @@ def canonical_key_content() -> Node:
 
 def _esc(name: str) -> str:
     return name.replace("~", "~0").replace("/", "~1")
+
+
+def _json_key(value: Any) -> str | None:
+    """A dict key for a JSON value (None when it is not plain JSON)."""
+    try:
+        return json.dumps(value, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
 
 
 def _json_eq(a: Any, b: Any) -> bool:
