@@ -530,8 +530,13 @@ class _Ctx:
             return alt_list(nodes)
         kinds = self._one_of_by_kind(base, branches, ptr)
         if kinds is not None:
-            return alt_list([self.node({"allOf": [base, branches[i], {"type": sorted(ks)}]}, f"{ptr}/oneOf/{i}")
-                             for i, ks in kinds.items() if ks])
+            by_kind, apart = kinds
+            parts = [self.node({"allOf": [base, branches[i], {"type": sorted(ks)}]}, f"{ptr}/oneOf/{i}")
+                     for i, ks in by_kind.items() if ks]
+            strings = self._one_of_strings(base, [{"allOf": [b, {"type": "string"}]} for b in branches], ptr) \
+                if apart else NEVER
+            if strings is not None:
+                return alt_list([*parts, strings])
         # Text-level differences are unsound for values with several spellings (objects in
         # another property order, escaped strings, 1 vs 1.0), so overlapping oneOf is refused.
         self.issue(ptr + "/oneOf", "oneOf", "oneOf branches that may overlap are not supported "
@@ -640,7 +645,7 @@ class _Ctx:
         return out
 
     def _one_of_by_kind(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
-                        ) -> dict[int, set[str]] | None:
+                        ) -> tuple[dict[int, set[str]], bool] | None:
         """``oneOf`` split by JSON type: for each type, the branches a value of it may match
         alone, or None where that is not provable.
 
@@ -649,9 +654,11 @@ class _Ctx:
         string or number, so such a value matches them all and is valid for none.  Per type:
         two or more branches admitting all of it exclude it; one such branch keeps it if no other
         branch may take it; none keeps each branch that may, when those are pairwise disjoint
-        on it.  Returns branch index -> the types it is compiled for.
+        on it.  Strings that no such rule settles are set apart, for :meth:`_one_of_strings`.
+        Returns (branch index -> the types it is compiled for, whether strings are apart).
         """
         out: dict[int, set[str]] = {i: set() for i in range(len(branches))}
+        apart = False
         flat = [self._widen(b, ptr) for b in branches]
         for kind in sorted(_KINDS):
             full = [i for i, b in enumerate(branches) if self._admits_all(b, kind, ptr)]
@@ -660,6 +667,9 @@ class _Ctx:
             if len(full) >= 2:
                 continue  # every value of this type matches two branches
             if full and some:
+                if kind == "string":
+                    apart = True
+                    continue
                 return None  # valid iff outside the other branches: a difference
             if full:
                 out[full[0]].add(kind)
@@ -668,10 +678,13 @@ class _Ctx:
                                  {"allOf": [branches[i], {"type": kind}]}, ptr) for i in some]
             if not all(self._disjoint(typed[x], typed[y], ptr, 0)
                        for x in range(len(typed)) for y in range(x + 1, len(typed))):
+                if kind == "string":
+                    apart = True
+                    continue
                 return None
             for i in some:
                 out[i].add(kind)
-        return out
+        return out, apart
 
     def _admits_all(self, schema: JsonSchema, kind: str, ptr: str, depth: int = 0) -> bool:
         """True only if ``schema`` admits every value of JSON type ``kind`` (exactly: no widening)."""
@@ -995,6 +1008,38 @@ class _Ctx:
         if not typed:
             return strings
         return alt(strings, self.node({"allOf": [schema, {"type": [t for t in TYPES if t != "string"]}]}, ptr))
+
+    def _one_of_strings(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> Node | None:
+        """``oneOf`` whose branches admit only strings (``pattern: "admin"`` beside ``pattern:
+        "operator"``): the strings valid against exactly one branch, as automata over the one
+        spelling ``json.dumps(ensure_ascii=False)`` writes (see :meth:`_not_string`: with one
+        spelling per value, a difference of texts is a difference of values).  None when a
+        branch may admit another type (then a value of it has several spellings) or a branch
+        is not compiled exactly (its own issues say why).
+        """
+        for b in branches:
+            w = self._widen({"allOf": [base, b]} if base else b, ptr)
+            if w is False:
+                continue  # admits nothing (a branch of another type, restricted to strings)
+            if not isinstance(w, dict) or _kind_set(w) != {"string"}:
+                return None  # (a wider schema admitting only strings: so does the branch)
+        lim = min(self.opts.eager_states, self.opts.max_states)
+        n_issues = len(self.issues)
+        try:
+            ds = [fsm.intersect(fsm.compile_dfa(self.node({"allOf": [base, b, {"type": "string"}]},
+                                                          f"{ptr}/oneOf/{i}"), max_states=lim),
+                                _canonical_string_dfa(), max_states=lim)
+                  for i, b in enumerate(branches)]
+            if len(self.issues) > n_issues:
+                return None
+            alone = []
+            for i, d in enumerate(ds):
+                others = fsm.compile_dfa(alt_list([dfa_node(e) for j, e in enumerate(ds) if j != i]), max_states=lim)
+                alone.append(dfa_node(fsm.difference(d, others, max_states=lim)))
+            return dfa_node(fsm.compile_dfa(alt_list(alone), max_states=lim))
+        except AutomatonTooLarge:
+            self.issue(ptr + "/oneOf", "oneOf", f"oneOf of strings needs automata larger than eager_states={lim}")
+            return NEVER
 
     def _finite(self, schema: dict[str, Any], ptr: str) -> Node | None:
         """A finite list of values (``enum``/``const``, here or in an ``allOf`` part) beside

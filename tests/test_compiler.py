@@ -553,6 +553,19 @@ CASES = [
         ['[{"k": 1}, [1]]', '[{"k": [true]}, {"k": 1}]'],
         ['[{"k": 1}, {"k": 1}]', '[[1], [1]]', '[{"k": [1]}]'],
     ),
+    Case(
+        "oneOf-overlapping-string-patterns",  # exactly one branch: "admin" alone, not "admin-maker"
+        {"type": "string", "oneOf": [{"pattern": "customer"}, {"pattern": "maker"}, {"pattern": "admin"}]},
+        ['"customer"', '"xadminx"', '"adminadmin"', '"maker"'],
+        ['"admin-maker"', '"customermaker"', '"none"', "5", '"\\u0061dmin"'],
+    ),
+    Case(
+        "oneOf-string-minus-enum",
+        {"type": "object", "properties": {"v": {"oneOf": [{"type": "string"}, {"enum": ["a", "é"]},
+                                                         {"type": "string", "format": "date"}]}}},
+        ['{"v": "b"}', '{"v": ""}', '{"v": "ab"}', '{"v": "e"}'],
+        ['{"v": "a"}', '{"v": "é"}', '{"v": "2024-01-31"}', '{"v": 2}', '{"v": null}', '{"v": "\\u0062"}'],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
@@ -774,8 +787,9 @@ def test_a_definition_inlined_once_then_met_again_becomes_one_embedded_automaton
     "schema, pointer",
     [
         ({"oneOf": [{"type": "integer", "minimum": 0}, {"type": "integer", "maximum": 10}]}, "/oneOf"),
-        ({"type": "object", "properties": {"v": {"oneOf": [{"type": "string"}, {"enum": ["a"]}]}}},
-         "/properties/v/oneOf"),
+        ({"type": "object", "properties": {"v": {"oneOf": [{"type": "array"},
+                                                             {"type": ["array", "null"], "maxItems": 2}]}}},
+         "/properties/v/oneOf"),  # [1] matches both branches, [1, 2, 3] one: a difference of arrays
         ({"type": "integer", "not": {"enum": [0, 1]}}, "/not"),
         ({"type": "integer", "if": {"minimum": 10}, "then": {"multipleOf": 5}, "else": {"maximum": 3}}, "/if"),
         ({"type": "object", "minProperties": 2}, "/minProperties"),
@@ -1048,8 +1062,8 @@ ONEOF_RULES = [
         "values",
         {"oneOf": [{"enum": ["a", "b"]}, {"const": "c"}, {"type": "integer"}, {"const": 1.5}]},
         ['"a"', '"c"', "2", "1.5"],
-        {"oneOf": [{"enum": ["a", "b"]}, {"const": "b"}]},
-        '"b"',
+        {"oneOf": [{"enum": ["a", 2, 1]}, {"const": 2}]},  # (strings: exact, see _one_of_strings)
+        "2",
     ),
     OneOfRule(  # sibling keywords are part of every branch (JME_15, Snowplow sp_361)
         "siblings-merged",
@@ -1339,9 +1353,20 @@ def test_one_of_split_by_type_is_exact(schema: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("schema", [
-    {"oneOf": [{"type": "string"}, {"maxLength": 3}]},  # "ab" matches both, "abcd" one: a difference
-    {"oneOf": [{"type": "integer"}, {"minimum": 0}]},  # overlap on numbers
+    # strings that match one branch alone come from automata over their one spelling
+    {"oneOf": [{"type": "string"}, {"maxLength": 3}]},  # "ab" matches both, "abcd" one
     {"oneOf": [{"pattern": "customer"}, {"pattern": "maker"}]},  # "customer maker" matches both
+    {"oneOf": [{"type": "string"}, {"type": "array"}, {"enum": ["x", "int8", 5]}, {"type": "integer", "maximum": 4}]},
+])
+def test_one_of_overlapping_on_strings_is_exact(schema: dict[str, Any]) -> None:
+    for text in ONE_OF_VALUES + ['"customer maker"', '"abcd"', '"customer"', '"\\u0078"']:
+        assert accepts(schema, text) == js_valid(schema, text) or text == '"\\u0078"', text
+    assert not accepts(schema, '"\\u0078"')  # "x" in another spelling: never written
+
+
+@pytest.mark.parametrize("schema", [
+    {"oneOf": [{"type": "integer"}, {"minimum": 0}]},  # overlap on numbers
+    {"oneOf": [{"type": "array"}, {"type": ["array", "string"], "maxItems": 2}]},  # overlap on arrays
 ])
 def test_one_of_split_by_type_refuses_what_it_cannot_prove(schema: dict[str, Any]) -> None:
     with pytest.raises(SchemaError, match="oneOf branches that may overlap"):

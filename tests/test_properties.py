@@ -524,3 +524,41 @@ def test_unique_items_automaton_is_jsonschema(domain: list[Any], lo: int, hi: in
         text = json.dumps(arr)
         note(text)
         assert d.matches(text.encode()) == v.is_valid(arr), text
+
+
+# --------------------------------------------------------------------------- oneOf of string branches
+
+_PATTERNS = st.sampled_from(["a", "^a", "b$", "ab", "^(a|b)+$", "^.{2}$", "aa|bb"])
+_STRING_BRANCH = st.one_of(
+    _PATTERNS.map(lambda p: {"pattern": p}),
+    st.integers(0, 3).map(lambda n: {"maxLength": n}),
+    st.lists(st.one_of(st.text("abc", max_size=3), st.integers(0, 5)), min_size=1, max_size=3).map(
+        lambda v: {"enum": v}),
+    st.sampled_from([{"type": "integer", "maximum": 3}, {"type": "null"}, {"type": "string"}, {"type": "integer"}]),
+)
+
+
+@settings(max_examples=200, **SETTINGS)
+@given(st.lists(_STRING_BRANCH, min_size=2, max_size=4), st.booleans(),
+       st.lists(st.one_of(st.text("abcé\"", max_size=4), st.integers(0, 6), st.none()), min_size=1, max_size=12))
+def test_one_of_string_branches_is_jsonschema(branches: list[dict[str, Any]], typed: bool, values: list[Any]) -> None:
+    """oneOf whose branches overlap on strings (patterns, lengths, enums, beside other types):
+    where jsonmode compiles it, the automaton accepts a value's ``json.dumps(ensure_ascii=False)``
+    spelling exactly when ``jsonschema`` finds it valid against one branch alone."""
+    from jsonmode import SchemaError, UnsatisfiableSchemaError
+    from jsonmode.compiler import schema_to_node
+    from jsonmode.fsm import LazyDFA
+
+    schema: dict[str, Any] = {"oneOf": branches, **({"type": "string"} if typed else {})}
+    try:
+        d = LazyDFA(schema_to_node(schema))
+    except UnsatisfiableSchemaError:
+        d = None
+    except SchemaError:  # overlapping numbers: refused
+        assume(False)
+        return
+    v = jsonschema.Draft202012Validator(schema)
+    for s in values:
+        text = json.dumps(s, ensure_ascii=False)
+        note(text)
+        assert (d is not None and d.matches(text.encode())) == v.is_valid(s), text
