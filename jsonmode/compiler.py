@@ -843,6 +843,8 @@ class _Ctx:
             if got is None:
                 got = self._not_string(schema, neg, ptr)
             if got is None:
+                got = self._not_integers(schema, neg, ptr)
+            if got is None:
                 opposite = self._negation(neg, ptr + "/not")  # the shapes an if takes (properties...)
                 if opposite is not None:
                     got = self.node({"allOf": [schema, opposite]}, ptr)
@@ -1008,6 +1010,39 @@ class _Ctx:
         if not typed:
             return strings
         return alt(strings, self.node({"allOf": [schema, {"type": [t for t in TYPES if t != "string"]}]}, ptr))
+
+    def _not_integers(self, schema: dict[str, Any], neg: JsonSchema, ptr: str) -> Node | None:
+        """``not`` of listed values beside ``type: integer`` (a port range less the reserved
+        ports): the integers of ``schema`` less those values, as automata over the one spelling
+        an integer has here (no ``1.0``, no exponent, no leading zero), so a difference of texts
+        is a difference of values.  None for any other shape.
+        """
+        if not isinstance(neg, dict):
+            return None
+        rest = {k: v for k, v in neg.items() if k not in ANNOTATIONS and k in VALIDATION}
+        vals = _values(rest)
+        if vals is None or not set(rest) <= {"enum", "const", "type"}:
+            return None
+        w = self._widen(schema, ptr)
+        if not isinstance(w, dict) or w.get("type") not in ("integer", ["integer"]):
+            return None
+        bad = self._filter_values(list(vals), rest)
+        if bad is None:
+            return None
+        texts = sorted({str(int(v)) for v in bad if _is_num(v) and not isinstance(v, bool) and
+                        (isinstance(v, int) or float(v).is_integer())})
+        lim = min(self.opts.eager_states, self.opts.max_states)
+        n_issues = len(self.issues)
+        try:
+            keep = fsm.compile_dfa(self.node({"allOf": [schema, {"type": "integer"}]}, ptr), max_states=lim)
+            if len(self.issues) > n_issues:
+                return self.node(schema, ptr)  # (the issues name what is not supported in there)
+            if not texts:
+                return dfa_node(keep)
+            return dfa_node(fsm.difference(keep, fsm.compile_dfa(_literals(texts)), max_states=lim))
+        except AutomatonTooLarge:
+            self.issue(ptr + "/not", "not", f"not of integer values needs automata larger than eager_states={lim}")
+            return self.node(schema, ptr)
 
     def _one_of_strings(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> Node | None:
         """``oneOf`` whose branches admit only strings (``pattern: "admin"`` beside ``pattern:

@@ -566,6 +566,18 @@ CASES = [
         ['{"v": "b"}', '{"v": ""}', '{"v": "ab"}', '{"v": "e"}'],
         ['{"v": "a"}', '{"v": "é"}', '{"v": "2024-01-31"}', '{"v": 2}', '{"v": null}', '{"v": "\\u0062"}'],
     ),
+    Case(
+        "not-integer-values",  # a port range less the reserved ports (Github o57622)
+        {"type": "integer", "minimum": 1024, "maximum": 65535, "not": {"enum": [6379, 6380.0, 43215, "x", True]}},
+        ["1024", "6378", "6381", "65535", "43216"],
+        ["6379", "6380", "43215", "1023", "65536", "6380.0", '"x"', "true"],
+    ),
+    Case(
+        "not-integer-const-typed",
+        {"type": "object", "properties": {"n": {"type": "integer", "multipleOf": 5, "not": {"const": 10, "type": "integer"}}}},
+        ['{"n": 5}', '{"n": 0}', '{"n": -10}', '{"n": 15}'],
+        ['{"n": 10}', '{"n": 7}', '{"n": 10.0}'],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
@@ -790,7 +802,7 @@ def test_a_definition_inlined_once_then_met_again_becomes_one_embedded_automaton
         ({"type": "object", "properties": {"v": {"oneOf": [{"type": "array"},
                                                              {"type": ["array", "null"], "maxItems": 2}]}}},
          "/properties/v/oneOf"),  # [1] matches both branches, [1, 2, 3] one: a difference of arrays
-        ({"type": "integer", "not": {"enum": [0, 1]}}, "/not"),
+        ({"type": "number", "not": {"enum": [0, 1]}}, "/not"),  # 1, 1.0, 1e0: one value, several spellings
         ({"type": "integer", "if": {"minimum": 10}, "then": {"multipleOf": 5}, "else": {"maximum": 3}}, "/if"),
         ({"type": "object", "minProperties": 2}, "/minProperties"),
     ],

@@ -562,3 +562,26 @@ def test_one_of_string_branches_is_jsonschema(branches: list[dict[str, Any]], ty
         text = json.dumps(s, ensure_ascii=False)
         note(text)
         assert (d is not None and d.matches(text.encode())) == v.is_valid(s), text
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(st.integers(-30, 30), st.integers(0, 40), st.lists(st.one_of(st.integers(-35, 35), st.sampled_from([2.0, 2.5, "3"])),
+                                                         min_size=1, max_size=6),
+       st.sampled_from([None, 1, 3]))
+def test_not_integer_values_is_jsonschema(lo: int, span: int, excluded: list[Any], step: int | None) -> None:
+    """``not`` of listed values beside ``type: integer``: exactly the integers jsonschema accepts."""
+    from jsonmode import UnsatisfiableSchemaError
+    from jsonmode.compiler import schema_to_node
+    from jsonmode.fsm import LazyDFA
+
+    schema: dict[str, Any] = {"type": "integer", "minimum": lo, "maximum": lo + span, "not": {"enum": excluded}}
+    if step is not None:
+        schema["multipleOf"] = step
+    v = jsonschema.Draft202012Validator(schema)
+    try:
+        d = LazyDFA(schema_to_node(schema))
+    except UnsatisfiableSchemaError:
+        assert not any(v.is_valid(n) for n in range(lo - 2, lo + span + 3))
+        return
+    for n in range(lo - 2, lo + span + 3):
+        assert d.matches(str(n).encode()) == v.is_valid(n), n
