@@ -85,6 +85,7 @@ _MEMO_MAX = 4096
 # Bounded repetitions longer than this embed their item as one lazily built automaton.
 _EMBED_REPEATS = 16
 _UNIQUE_MAX_SETS = 4096  # automaton nodes of a uniqueItems array (sets of item values written so far)
+_CONTAINS_MAX_NODES = 4096  # automaton nodes of a contains array (items written x matching items)
 _COUNTER_MAX = 100_000_000  # longest maxLength kept as a counter (its states must fit 32 bits)
 
 
@@ -1222,8 +1223,6 @@ class _Ctx:
             "unevaluatedProperties": "unevaluatedProperties is not supported",
             "unevaluatedItems": "unevaluatedItems is not supported",
             "contentSchema": "contentSchema is not supported",
-            "minContains": "minContains is not supported",
-            "maxContains": "maxContains is not supported",
         }
         for kw, msg in unsupported.items():
             if kw in schema:
@@ -1342,16 +1341,19 @@ class _Ctx:
             prefix, items = list(items), schema.get("additionalItems", True)
         lo = int(schema.get("minItems", 0) or 0)
         hi = schema.get("maxItems")
-        if "contains" in schema:
-            self.issue(ptr + "/contains", "contains", "contains is not supported")
         if hi is not None:
             hi = int(hi)
             if hi < lo:
                 return NEVER
+        need = self._min_contains(schema, prefix, ptr)
         if schema.get("uniqueItems") is True and (hi is None or hi > 1) and (items is not False or prefix):
+            if need:
+                self.issue(ptr + "/contains", "contains", "contains beside uniqueItems is not supported")
             unique = self._unique_array(items, prefix, lo, hi, ptr)
             if unique is not None:
                 return unique
+        if need:
+            return self._contains_array(items, schema["contains"], need, lo, hi, ptr)
         m = len(prefix)
         pnodes = [self.node(p, f"{ptr}/prefixItems/{i}") for i, p in enumerate(prefix)]
         rest = self.node(items, ptr + "/items") if items is not False else NEVER
@@ -1382,6 +1384,65 @@ class _Ctx:
         if not finals:
             return NEVER
         body = fsm.Graph(n_nodes, 0, finals, tuple(edges))
+        if fsm.graph_is_empty(body):
+            return NEVER
+        return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+
+    def _min_contains(self, schema: dict[str, Any], prefix: list[JsonSchema], ptr: str) -> int:
+        """How many items must match ``contains`` (0: no ``contains``, or ``minContains: 0``)."""
+        if "contains" not in schema:
+            return 0  # (minContains / maxContains alone assert nothing)
+        need = schema.get("minContains", 1)
+        if not isinstance(need, int) or isinstance(need, bool) or need < 0:
+            self.issue(ptr + "/minContains", "minContains", f"minContains must be a non-negative integer, got {need!r}")
+            return 0
+        if "maxContains" in schema:
+            self.issue(ptr + "/maxContains", "maxContains", "maxContains is not supported (at most k matching "
+                       "items needs the automaton of the items that do not match)")
+        if need and prefix:
+            self.issue(ptr + "/contains", "contains", "contains beside prefixItems is not supported")
+            return 0
+        return need
+
+    def _contains_array(self, items: JsonSchema, contains: JsonSchema, need: int, lo: int, hi: int | None,
+                        ptr: str) -> Node:
+        """Arrays with at least ``need`` items matching ``contains`` (``minContains``, default 1).
+
+        Nodes count (items written, matching items, both capped); each item is any item or, as
+        an alternative, one of the items that match, a choice the determinisation resolves.
+        Sound: a text is accepted only through ``need`` item texts of the automaton of
+        ``items`` and ``contains`` together, whose values match.  (At most k matches would need
+        the items that do not match: ``maxContains`` is refused.)
+        """
+        rest = self.node(items, ptr + "/items") if items is not False else NEVER
+        both: JsonSchema = contains if items is True or items == {} else {"allOf": [items, contains]}
+        match = self.node(both, ptr + "/contains")
+        if match is NEVER:
+            return NEVER
+        cap = hi if hi is not None else max(lo, need)
+        if cap < need:
+            return NEVER
+        width = need + 1
+        if (cap + 1) * width > _CONTAINS_MAX_NODES:
+            self.issue(ptr + "/contains", "contains", f"contains with {need} matches among up to {cap} counted "
+                       f"items needs {(cap + 1) * width:,} automaton nodes (limit {_CONTAINS_MAX_NODES:,})")
+            return NEVER
+        if cap > _EMBED_REPEATS:  # many copies of a large item: one lazily built automaton each
+            if rest is not NEVER and not isinstance(rest, fsm.DfaNode | fsm.Sym):
+                rest = self.lazy_node(rest, value=True)
+            if not isinstance(match, fsm.DfaNode | fsm.Sym):
+                match = self.lazy_node(match, value=True)
+        edges: list[tuple[int, int, Node]] = []
+        for n in range(cap + 1):
+            if hi is not None and n == hi:
+                continue
+            nxt = min(n + 1, cap)
+            for c in range(width):
+                for el, c2 in ((rest, c), (match, min(c + 1, need))):
+                    if el is not NEVER:
+                        edges.append((n * width + c, nxt * width + c2, el if n == 0 else seq(self.item_sep, el)))
+        finals = tuple(n * width + need for n in range(lo, cap + 1))
+        body = fsm.Graph((cap + 1) * width, 0, finals, tuple(edges))
         if fsm.graph_is_empty(body):
             return NEVER
         return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))

@@ -578,6 +578,24 @@ CASES = [
         ['{"n": 5}', '{"n": 0}', '{"n": -10}', '{"n": 15}'],
         ['{"n": 10}', '{"n": 7}', '{"n": 10.0}'],
     ),
+    Case(
+        "contains",  # at least one item matches, wherever it stands
+        {"type": "array", "items": {"type": "integer"}, "contains": {"minimum": 5}},
+        ["[5]", "[1, 7]", "[9, 1, 2]", "[1, 2, 3, 6]"],
+        ["[]", "[1]", "[1, 2, 4]", '["x", 7]', "[7, 1.5]"],
+    ),
+    Case(
+        "min-contains-with-max-items",
+        {"type": "array", "contains": {"const": "x"}, "minContains": 2, "maxItems": 3},
+        ['["x", "x"]', '["x", 1, "x"]', '[null, "x", "x"]'],
+        ['["x"]', '["x", 1, 2]', '["x", "x", "x", "x"]', "[]"],
+    ),
+    Case(
+        "contains-min-contains-zero-asserts-nothing",
+        {"type": "array", "contains": {"const": "x"}, "minContains": 0, "items": {"type": "integer"}},
+        ["[]", "[1, 2]"],
+        ['["x"]'],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
@@ -633,7 +651,7 @@ UNSUPPORTED = {
     "properties": {
         "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
         "meta": {"type": "object", "propertyNames": {"pattern": "(?=a)"}, "unevaluatedProperties": False},
-        "xs": {"type": "array", "contains": {"type": "integer"}, "minContains": 2},
+        "xs": {"type": "array", "contains": {"type": "integer"}, "maxContains": 2},
         "color": {"type": "string", "format": "color"},
         "code": {"type": "string", "pattern": "(?=a)b"},
     },
@@ -644,8 +662,7 @@ UNSUPPORTED_POINTERS = {
     "/properties/tags/uniqueItems",
     "/properties/meta/unevaluatedProperties",
     "/properties/meta/propertyNames/pattern",
-    "/properties/xs/minContains",
-    "/properties/xs/contains",
+    "/properties/xs/maxContains",
     "/properties/color/format",
     "/properties/code/pattern",
 }
@@ -658,7 +675,7 @@ def test_schema_error_lists_every_unsupported_keyword() -> None:
     assert type(err) is SchemaError
     assert {i.pointer for i in err.issues} == UNSUPPORTED_POINTERS
     keywords = {i.keyword for i in err.issues}
-    assert {"uniqueItems", "unevaluatedProperties", "contains", "minContains", "format",
+    assert {"uniqueItems", "unevaluatedProperties", "maxContains", "format",
             "pattern", "dependentSchemas"} <= keywords
     for p in UNSUPPORTED_POINTERS:  # the message names each one
         assert p in str(err)
@@ -688,6 +705,27 @@ def test_unique_items_refused_beyond_finite_small_domains(schema: Any, message: 
     with pytest.raises(SchemaError, match=message) as ei:
         schema_to_node(schema)
     assert [i.pointer for i in ei.value.issues] == ["/uniqueItems"]
+
+
+@pytest.mark.parametrize(("schema", "pointer", "message"), [
+    ({"type": "array", "contains": {"const": 1}, "maxContains": 2}, "/maxContains", "maxContains is not supported"),
+    ({"type": "array", "prefixItems": [{}], "contains": {"const": 1}}, "/contains", "beside prefixItems"),
+    ({"type": "array", "items": {"enum": [1, 2]}, "uniqueItems": True, "contains": {"const": 1}}, "/contains",
+     "beside uniqueItems"),
+    ({"type": "array", "contains": {"const": 1}, "minContains": 3, "maxItems": 2000}, "/contains",
+     "needs 8,004 automaton nodes"),
+])
+def test_contains_refusals_name_the_keyword(schema: Any, pointer: str, message: str) -> None:
+    with pytest.raises(SchemaError, match=message) as ei:
+        schema_to_node(schema)
+    assert pointer in [i.pointer for i in ei.value.issues]
+
+
+def test_contains_nothing_can_match_is_unsatisfiable() -> None:
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node({"type": "array", "items": {"type": "string"}, "contains": {"type": "integer"}})
+    with pytest.raises(UnsatisfiableSchemaError):
+        schema_to_node({"type": "array", "contains": {}, "minContains": 3, "maxItems": 2})
 
 
 def test_unique_items_over_many_values_fits_with_a_small_max_items() -> None:

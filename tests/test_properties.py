@@ -585,3 +585,38 @@ def test_not_integer_values_is_jsonschema(lo: int, span: int, excluded: list[Any
         return
     for n in range(lo - 2, lo + span + 3):
         assert d.matches(str(n).encode()) == v.is_valid(n), n
+
+
+_CONTAINS = st.sampled_from([{"const": 1}, {"minimum": 2}, {"type": "string"}, {"enum": [None, "a"]},
+                             {"type": "integer", "maximum": 0}])
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(_CONTAINS, st.sampled_from([None, 0, 1, 2]), st.sampled_from([True, {"type": "integer"},
+                                                                      {"type": ["integer", "string"]}]),
+       st.integers(0, 2), st.one_of(st.none(), st.integers(0, 4)),
+       st.lists(st.lists(st.one_of(st.integers(-2, 4), st.sampled_from(["a", "b", None])), max_size=5),
+                min_size=1, max_size=10))
+def test_contains_automaton_is_jsonschema(contains: Any, min_contains: int | None, items: Any, lo: int,
+                                          hi: int | None, arrays: list[list[Any]]) -> None:
+    """contains / minContains: the automaton accepts an array's ``json.dumps`` text exactly when
+    ``jsonschema`` accepts the array."""
+    from jsonmode import UnsatisfiableSchemaError
+    from jsonmode.compiler import schema_to_node
+    from jsonmode.fsm import LazyDFA
+
+    schema: dict[str, Any] = {"type": "array", "items": items, "contains": contains, "minItems": lo}
+    if min_contains is not None:
+        schema["minContains"] = min_contains
+    if hi is not None:
+        schema["maxItems"] = hi
+    v = jsonschema.Draft202012Validator(schema)
+    try:
+        d = LazyDFA(schema_to_node(schema))
+    except UnsatisfiableSchemaError:
+        assert not any(v.is_valid(a) for a in arrays)
+        return
+    for a in arrays:
+        text = json.dumps(a)
+        note(text)
+        assert d.matches(text.encode()) == v.is_valid(a), text
