@@ -1504,6 +1504,13 @@ class _Ctx:
         if not isinstance(p, dict):
             return None
         vals = _values(p)
+        for kw in ("anyOf", "oneOf"):  # a union of listed values (an Enum with a title per member)
+            parts = p.get(kw)
+            if vals is None and isinstance(parts, list) and parts:
+                listed = [_values(b) if isinstance(b, dict) else None
+                          for b in (self.deref(b, f"{ptr}/{kw}/{i}") for i, b in enumerate(parts))]
+                if all(v is not None for v in listed):
+                    vals = [x for v in listed if v is not None for x in v]
         if vals is None:
             t = p.get("type")
             types = {t} if isinstance(t, str) else set(t) if isinstance(t, list) and \

@@ -535,6 +535,13 @@ CASES = [
         ["[]", '["x", "x"]', '["x", "y", "z"]', '["v"]'],
     ),
     Case(
+        "unique-items-of-one-of-consts",  # members with a title each; jsonschema decides membership
+        {"type": "array", "uniqueItems": True,
+         "items": {"oneOf": [{"const": "r", "title": "Red"}, {"const": "g"}, {"enum": ["b", "g"]}]}},
+        ['["r", "b"]', '["b"]', "[]"],
+        ['["r", "r"]', '["g"]', '["x"]'],  # "g" matches two branches: valid for none
+    ),
+    Case(
         "unique-booleans-and-null",
         {"type": "array", "items": {"type": ["boolean", "null"]}, "uniqueItems": True},
         ["[]", "[true, false, null]", "[null, true]"],
