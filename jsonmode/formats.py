@@ -26,12 +26,13 @@ Checkers behind ``jsonschema`` (4.26), and what is approximated here:
 * ``uuid``: 8-4-4-4-12 hex digits, any case.  Exact for the checker's hyphenated form.
 * ``uri``: RFC 3986 ``scheme ":" hier-part ["?" query] ["#" fragment]`` with
   ``%``-escapes, userinfo, port and ``[IPv6]`` hosts (``rfc3986-validator``), minus
-  ``IPvFuture`` literals.
+  ``IPvFuture`` literals.  ``uri-reference``: a ``uri`` or a relative reference (``//host/p``,
+  ``/p``, ``p/q`` whose first segment has no ``:``, ``?q``, ``#f``, the empty string), the same way.
 
 A format no draft defines (:data:`SPEC_FORMATS`) is an annotation: validators accept any
 string for it, and so does the compiler.  The drafts' other formats are refused.
 
-``hostname``, ``duration`` and ``uri`` are only checked by ``jsonschema`` when ``fqdn``,
+``hostname``, ``duration``, ``uri`` and ``uri-reference`` are only checked by ``jsonschema`` when ``fqdn``,
 ``isoduration`` and ``rfc3986-validator`` are installed; the languages here match those
 checkers either way.
 """
@@ -71,6 +72,7 @@ SUPPORTED_FORMATS = (
     "ipv6",
     "uuid",
     "uri",
+    "uri-reference",
 )
 
 
@@ -81,7 +83,7 @@ SUPPORTED_FORMATS = (
 # validators accept every string for it, so it constrains nothing here either.
 SPEC_FORMATS = frozenset((
     *SUPPORTED_FORMATS,
-    "idn-email", "idn-hostname", "uri-reference", "iri", "iri-reference", "uri-template",
+    "idn-email", "idn-hostname", "iri", "iri-reference", "uri-template",
     "json-pointer", "relative-json-pointer", "regex",
     "color", "host-name", "ip-address", "utc-millisec", "phone", "style",  # draft 3
 ))
@@ -262,6 +264,15 @@ def _uuid() -> Node:
 
 
 def _uri() -> Node:
+    return _uri_parts()[0]
+
+
+def _uri_reference() -> Node:
+    return alt(*_uri_parts())
+
+
+def _uri_parts() -> tuple[Node, Node]:
+    """(URI, relative-ref) of RFC 3986 as ``rfc3986-validator`` reads them (no IPvFuture)."""
     unreserved = ALPHA + DIGITS + "-._~"
     sub_delims = "!$&'()*+,;="
     pct = seq(lit("%"), cs(HEX), cs(HEX))
@@ -276,7 +287,11 @@ def _uri() -> Node:
     hier = alt(seq(lit("//"), authority, path_abempty), path_absolute, path_rootless, EMPTY)
     query = star(alt(cs(unreserved + sub_delims + ":@/?"), pct))
     scheme = seq(cs(ALPHA), star(cs(ALPHA + DIGITS + "+-.")))
-    return seq(scheme, lit(":"), hier, opt(seq(lit("?"), query)), opt(seq(lit("#"), query)))
+    tail = seq(opt(seq(lit("?"), query)), opt(seq(lit("#"), query)))
+    # relative-part: a first segment without ":" (else it would read as a scheme)
+    path_noscheme = seq(plus(alt(cs(unreserved + sub_delims + "@"), pct)), path_abempty)
+    relative = alt(seq(lit("//"), authority, path_abempty), path_absolute, path_noscheme, EMPTY)
+    return seq(scheme, lit(":"), hier, tail), seq(relative, tail)
 
 
 _BUILDERS = {
@@ -289,6 +304,7 @@ _BUILDERS = {
     "ipv6": _ipv6,
     "uuid": _uuid,
     "uri": _uri,
+    "uri-reference": _uri_reference,
 }
 
 
