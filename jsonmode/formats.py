@@ -29,6 +29,10 @@ Checkers behind ``jsonschema`` (4.26), and what is approximated here:
   ``IPvFuture`` literals.  ``uri-reference``: a ``uri`` or a relative reference (``//host/p``,
   ``/p``, ``p/q`` whose first segment has no ``:``, ``?q``, ``#f``, the empty string), the same way.
 
+* ``json-pointer`` (RFC 6901: ``~`` only as ``~0``/``~1``, as ``jsonpointer`` parses) and
+  ``relative-json-pointer`` (a count, then ``#`` or a pointer; counts as jsonschema's checker
+  reads them, which rejects any digit after a ``0``), over any characters.
+
 A format no draft defines (:data:`SPEC_FORMATS`) is an annotation: validators accept any
 string for it, and so does the compiler.  The drafts' other formats are refused.
 
@@ -73,6 +77,8 @@ SUPPORTED_FORMATS = (
     "uuid",
     "uri",
     "uri-reference",
+    "json-pointer",
+    "relative-json-pointer",
 )
 
 
@@ -83,8 +89,7 @@ SUPPORTED_FORMATS = (
 # validators accept every string for it, so it constrains nothing here either.
 SPEC_FORMATS = frozenset((
     *SUPPORTED_FORMATS,
-    "idn-email", "idn-hostname", "iri", "iri-reference", "uri-template",
-    "json-pointer", "relative-json-pointer", "regex",
+    "idn-email", "idn-hostname", "iri", "iri-reference", "uri-template", "regex",
     "color", "host-name", "ip-address", "utc-millisec", "phone", "style",  # draft 3
 ))
 
@@ -306,6 +311,14 @@ _BUILDERS = {
     "uri": _uri,
     "uri-reference": _uri_reference,
 }
+# Formats whose language is a pattern over any characters (escaped where JSON needs it):
+# RFC 6901 pointers, as the ``jsonpointer`` package parses them ("~" only as "~0" / "~1"),
+# and relative pointers as jsonschema's checker reads them (no digit after a "0": "100" fails it,
+# so the counts here are "0" or [1-9]+ with at most one final "0").
+_PATTERN_FORMATS = {
+    "json-pointer": r"^(/([^~]|~[01])*)?$",
+    "relative-json-pointer": r"^(0|[1-9]+0?)(#|(/([^~]|~[01])*)?)$",
+}
 
 
 @functools.cache
@@ -313,6 +326,10 @@ def format_dfa(fmt: str) -> DFA | None:
     """Minimal DFA of the ``format`` language (cached), or None if unsupported."""
     if fmt == "hostname":
         return hostname_dfa()
+    if fmt in _PATTERN_FORMATS:
+        from .regex import string_content
+
+        return minimize(compile_dfa(string_content(_PATTERN_FORMATS[fmt])))
     build = _BUILDERS.get(fmt)
     return None if build is None else minimize(compile_dfa(build()))
 

@@ -24,7 +24,8 @@ CHECKER = Draft202012Validator.FORMAT_CHECKER
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # Formats whose jsonschema checker needs an optional package.
 OPTIONAL = {"hostname": "fqdn", "duration": "isoduration", "uri": "rfc3986_validator",
-            "uri-reference": "rfc3986_validator"}
+            "uri-reference": "rfc3986_validator", "json-pointer": "jsonpointer",
+            "relative-json-pointer": "jsonpointer"}
 
 
 def checker_active(fmt: str) -> bool:
@@ -101,6 +102,8 @@ VALID = {
             "ftp://user:pw@host:21/x%20y", "file:///etc/hosts", "a:", "tel:+1-816-555-1212"],
     "uri-reference": ["http://example.com/a?b#c", "//host:8/p", "/abs/path", "rel/a:b", "../up", "?q=1", "#frag",
                       "", "a@b", "%41/x", "mailto:a@b.c"],
+    "json-pointer": ["", "/", "/a/b", "/a~0b/c~1d", "//", "/é/0", "/ "],
+    "relative-json-pointer": ["0", "12", "10", "0#", "1/a", "3/", "7/x~1y"],
 }  # fmt: skip
 
 INVALID = {
@@ -119,6 +122,8 @@ INVALID = {
              "2eb8aa08-aa98-11ea-b4aa-73b441d1638g"],
     "uri": ["//example.com", "http://exa mple.com", "1http://x", "http://[::1", "%zz", "http://x/%g0", "/path", ""],
     "uri-reference": ["a b", "%zz", "x#a#b", "//h[1]/", "/p\\q", "a\"b", "http://[::1"],
+    "json-pointer": ["a", "a/b", "/~", "/a~2", "/~a", "#/a"],
+    "relative-json-pointer": ["", "#", "05", "00", "100", "1#x", "-1", "1a", "0~0", "3/a~"],
 }  # fmt: skip
 
 
@@ -149,9 +154,10 @@ def test_generated_values_pass_checkers(fmt: str) -> None:
     samples = [raw for k, max_len in enumerate((10, 40, 120)) for raw in sample_texts(d, 100, seed=seed + k,
                                                                                       max_len=max_len)]
     for raw in samples:
-        s = raw.decode()
+        s = json.loads(b'"' + raw + b'"')
         assert whole.matches(b'"' + raw + b'"')
-        assert json.loads(b'"' + raw + b'"') == s
+        if fmt not in ("json-pointer", "relative-json-pointer"):  # (any character: JSON escapes too)
+            assert raw.decode() == s  # written raw
         assert CHECKER.conforms(s, fmt), (fmt, s)
         assert stdlib_ok(fmt, s)
 
@@ -290,6 +296,19 @@ def test_uri_reference_is_the_checker(s: str) -> None:
         assert not accepts("uri-reference", s) or CHECKER.conforms(s, "uri-reference")
         return
     assert accepts("uri-reference", s) == CHECKER.conforms(s, "uri-reference"), s
+
+
+@SETTINGS
+@given(st.text(alphabet="/~01a#é\"\\", max_size=10), st.sampled_from(["json-pointer", "relative-json-pointer"]))
+def test_json_pointers_are_the_checker(s: str, fmt: str) -> None:
+    """Same verdict as jsonschema's checker (the ``jsonpointer`` package), on the string's JSON
+    content (quotes and backslashes escaped, as in the output)."""
+    if not checker_active(fmt):
+        pytest.skip("jsonpointer not installed: jsonschema does not check " + fmt)
+    content = json.dumps(s, ensure_ascii=False)[1:-1].encode()
+    d = format_dfa(fmt)
+    assert d is not None
+    assert d.matches(content) == CHECKER.conforms(s, fmt), s
 
 
 def test_dfa_type() -> None:
