@@ -8,7 +8,10 @@ recursive model):
    valid instance, serialised with ``json.dumps`` defaults and walked token by token, and refuses
    every invalid mutation (wrong type, missing key, bound exceeded) that ``jsonschema`` rejects;
 2. sampling from a tiny random model always yields output that validates (``json.loads`` +
-   ``jsonschema`` + ``model_validate``).
+   ``jsonschema`` + ``model_validate``);
+3. keywords compiled by value-level rules (``uniqueItems`` over finite items, ``oneOf``
+   overlapping on strings, ``not`` of integer values, ``contains``) give ``jsonschema``'s verdict
+   on random schemas and values.
 
 Documented gaps of the automaton that the valid-instance strategies stay clear of (each is a
 subset choice of the engine, not an acceptance bug): bounded numbers are written without
@@ -495,7 +498,34 @@ def test_non_ascii_in_json_dumps_default_spelling(case: str) -> None:
     assert token_walk_accepts(ta, _tok(), json.dumps(value))
 
 
-# --------------------------------------------------------------------------- uniqueItems over finite domains
+# --------------------------------------------------------------------------- keywords against jsonschema
+
+
+def _same_verdict(schema: dict[str, Any], values: list[Any], spell: Any = json.dumps, *,
+                  refusable: bool = False) -> None:
+    """The byte automaton of ``schema`` accepts ``spell(v)`` exactly when ``jsonschema`` finds
+    ``v`` valid; an unsatisfiable schema must admit none of them; ``refusable``: a SchemaError
+    (a shape jsonmode refuses) skips the example."""
+    from jsonmode import SchemaError, UnsatisfiableSchemaError
+    from jsonmode.compiler import schema_to_node
+    from jsonmode.fsm import LazyDFA
+
+    v = jsonschema.Draft202012Validator(schema)
+    try:
+        d = LazyDFA(schema_to_node(schema))
+    except UnsatisfiableSchemaError:
+        assert not any(v.is_valid(x) for x in values)
+        return
+    except SchemaError:
+        if not refusable:
+            raise
+        assume(False)
+        return
+    for x in values:
+        text = spell(x)
+        note(text)
+        assert d.matches(text.encode()) == v.is_valid(x), text
+
 
 _SCALARS = st.one_of(st.integers(-3, 3), st.sampled_from([1.0, 2.5, True, False, None]), st.text("ab", max_size=2))
 
@@ -505,32 +535,15 @@ _SCALARS = st.one_of(st.integers(-3, 3), st.sampled_from([1.0, 2.5, True, False,
        st.lists(st.lists(_SCALARS, max_size=6), min_size=1, max_size=8))
 def test_unique_items_automaton_is_jsonschema(domain: list[Any], lo: int, hi: int | None,
                                               arrays: list[list[Any]]) -> None:
-    """A uniqueItems array over a finite item domain: the byte automaton accepts exactly what
-    ``jsonschema`` accepts (1 and 1.0 are one value, true and 1 two)."""
-    from jsonmode import UnsatisfiableSchemaError
-    from jsonmode.compiler import schema_to_node
-    from jsonmode.fsm import LazyDFA
-
+    """A uniqueItems array over a finite item domain (1 and 1.0 are one value, true and 1 two)."""
     schema: dict[str, Any] = {"type": "array", "items": {"enum": domain}, "uniqueItems": True, "minItems": lo}
     if hi is not None:
         schema["maxItems"] = hi
-    try:
-        d = LazyDFA(schema_to_node(schema))
-    except UnsatisfiableSchemaError:
-        assume(False)
-        return
-    v = jsonschema.Draft202012Validator(schema)
-    for arr in arrays + [list(domain)]:
-        text = json.dumps(arr)
-        note(text)
-        assert d.matches(text.encode()) == v.is_valid(arr), text
+    _same_verdict(schema, [*arrays, list(domain)])
 
 
-# --------------------------------------------------------------------------- oneOf of string branches
-
-_PATTERNS = st.sampled_from(["a", "^a", "b$", "ab", "^(a|b)+$", "^.{2}$", "aa|bb"])
 _STRING_BRANCH = st.one_of(
-    _PATTERNS.map(lambda p: {"pattern": p}),
+    st.sampled_from(["a", "^a", "b$", "ab", "^(a|b)+$", "^.{2}$", "aa|bb"]).map(lambda p: {"pattern": p}),
     st.integers(0, 3).map(lambda n: {"maxLength": n}),
     st.lists(st.one_of(st.text("abc", max_size=3), st.integers(0, 5)), min_size=1, max_size=3).map(
         lambda v: {"enum": v}),
@@ -542,49 +555,23 @@ _STRING_BRANCH = st.one_of(
 @given(st.lists(_STRING_BRANCH, min_size=2, max_size=4), st.booleans(),
        st.lists(st.one_of(st.text("abcé\"", max_size=4), st.integers(0, 6), st.none()), min_size=1, max_size=12))
 def test_one_of_string_branches_is_jsonschema(branches: list[dict[str, Any]], typed: bool, values: list[Any]) -> None:
-    """oneOf whose branches overlap on strings (patterns, lengths, enums, beside other types):
-    where jsonmode compiles it, the automaton accepts a value's ``json.dumps(ensure_ascii=False)``
-    spelling exactly when ``jsonschema`` finds it valid against one branch alone."""
-    from jsonmode import SchemaError, UnsatisfiableSchemaError
-    from jsonmode.compiler import schema_to_node
-    from jsonmode.fsm import LazyDFA
-
+    """oneOf whose branches overlap on strings (patterns, lengths, enums, beside other types),
+    where jsonmode compiles it (overlapping numbers are refused), on each value's
+    ``json.dumps(ensure_ascii=False)`` spelling."""
     schema: dict[str, Any] = {"oneOf": branches, **({"type": "string"} if typed else {})}
-    try:
-        d = LazyDFA(schema_to_node(schema))
-    except UnsatisfiableSchemaError:
-        d = None
-    except SchemaError:  # overlapping numbers: refused
-        assume(False)
-        return
-    v = jsonschema.Draft202012Validator(schema)
-    for s in values:
-        text = json.dumps(s, ensure_ascii=False)
-        note(text)
-        assert (d is not None and d.matches(text.encode())) == v.is_valid(s), text
+    _same_verdict(schema, values, lambda x: json.dumps(x, ensure_ascii=False), refusable=True)
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(st.integers(-30, 30), st.integers(0, 40), st.lists(st.one_of(st.integers(-35, 35), st.sampled_from([2.0, 2.5, "3"])),
-                                                         min_size=1, max_size=6),
+@given(st.integers(-30, 30), st.integers(0, 40),
+       st.lists(st.one_of(st.integers(-35, 35), st.sampled_from([2.0, 2.5, "3"])), min_size=1, max_size=6),
        st.sampled_from([None, 1, 3]))
 def test_not_integer_values_is_jsonschema(lo: int, span: int, excluded: list[Any], step: int | None) -> None:
-    """``not`` of listed values beside ``type: integer``: exactly the integers jsonschema accepts."""
-    from jsonmode import UnsatisfiableSchemaError
-    from jsonmode.compiler import schema_to_node
-    from jsonmode.fsm import LazyDFA
-
+    """``not`` of listed values beside ``type: integer``."""
     schema: dict[str, Any] = {"type": "integer", "minimum": lo, "maximum": lo + span, "not": {"enum": excluded}}
     if step is not None:
         schema["multipleOf"] = step
-    v = jsonschema.Draft202012Validator(schema)
-    try:
-        d = LazyDFA(schema_to_node(schema))
-    except UnsatisfiableSchemaError:
-        assert not any(v.is_valid(n) for n in range(lo - 2, lo + span + 3))
-        return
-    for n in range(lo - 2, lo + span + 3):
-        assert d.matches(str(n).encode()) == v.is_valid(n), n
+    _same_verdict(schema, list(range(lo - 2, lo + span + 3)), str)
 
 
 _CONTAINS = st.sampled_from([{"const": 1}, {"minimum": 2}, {"type": "string"}, {"enum": [None, "a"]},
@@ -599,24 +586,10 @@ _CONTAINS = st.sampled_from([{"const": 1}, {"minimum": 2}, {"type": "string"}, {
                 min_size=1, max_size=10))
 def test_contains_automaton_is_jsonschema(contains: Any, min_contains: int | None, items: Any, lo: int,
                                           hi: int | None, arrays: list[list[Any]]) -> None:
-    """contains / minContains: the automaton accepts an array's ``json.dumps`` text exactly when
-    ``jsonschema`` accepts the array."""
-    from jsonmode import UnsatisfiableSchemaError
-    from jsonmode.compiler import schema_to_node
-    from jsonmode.fsm import LazyDFA
-
+    """contains / minContains over arrays."""
     schema: dict[str, Any] = {"type": "array", "items": items, "contains": contains, "minItems": lo}
     if min_contains is not None:
         schema["minContains"] = min_contains
     if hi is not None:
         schema["maxItems"] = hi
-    v = jsonschema.Draft202012Validator(schema)
-    try:
-        d = LazyDFA(schema_to_node(schema))
-    except UnsatisfiableSchemaError:
-        assert not any(v.is_valid(a) for a in arrays)
-        return
-    for a in arrays:
-        text = json.dumps(a)
-        note(text)
-        assert d.matches(text.encode()) == v.is_valid(a), text
+    _same_verdict(schema, arrays)
