@@ -1067,6 +1067,7 @@ class _Ctx:
                                 _canonical_string_dfa(), max_states=lim)
                   for i, b in enumerate(branches)]
             if len(self.issues) > n_issues:
+                del self.issues[n_issues:]  # (the branches' own compile in _any_one_of reported them)
                 return None
             alone = []
             for i, d in enumerate(ds):
