@@ -1457,7 +1457,11 @@ class _Ctx:
         None after an issue (items not finite, or too many sets): lenient mode then goes on
         without enforcing uniqueness.
         """
-        values = None if prefix else self._item_values(items, ptr + "/items")
+        if prefix:
+            self.issue(f"{ptr}/uniqueItems", "uniqueItems", "uniqueItems beside prefixItems is not supported "
+                       "(not enforced with lenient=True)")
+            return None
+        values = self._item_values(items, ptr + "/items")
         if values is None:
             self.issue(f"{ptr}/uniqueItems", "uniqueItems",
                        "uniqueItems is enforced only over a finite set of item values (enum, const, boolean, "
@@ -1526,7 +1530,7 @@ class _Ctx:
             return None
         out: list[Any] = []
         for v in keep:
-            if not any(_json_eq(v, w) for w in out):
+            if self._value_forms(v) and not any(_json_eq(v, w) for w in out):  # (NaN: no JSON text)
                 out.append(v)
         return out
 
