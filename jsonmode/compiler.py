@@ -450,6 +450,12 @@ class _Ctx:
                     assert isinstance(p, dict)
                     queue[0:0] = [(target, tptr), ({k: v for k, v in p.items() if k != "$ref"}, pptr)]
                     continue
+                if isinstance(p, dict) and p.keys() - ANNOTATIONS == {"not"}:
+                    # "never both a and b" parts: alternatives of absent names, which merge (two
+                    # such parts and a sibling anyOf distribute into their combinations)
+                    alts = self._absent_alternatives(self.deref(p["not"], pptr + "/not"), pptr)
+                    if alts:
+                        p = {"anyOf": alts}
                 m = merge_schemas(merged, p)
                 if m is None:
                     leftovers.append((part, pptr))
@@ -935,6 +941,20 @@ class _Ctx:
         ``required``, so they fail ``not`` unless ``neg`` itself says ``type: object``.
         None when ``neg`` is of another shape.
         """
+        alts = self._absent_alternatives(neg, ptr)
+        if alts is None:
+            return None
+        if not alts:
+            self.issue(ptr + "/not", "not", f"not of required names makes more than "
+                       f"{_PRESENCE_ALTERNATIVES} alternatives")
+            return self.node(schema, ptr)
+        return alt_list([self.node({"allOf": [schema, a]}, ptr) for a in alts])
+
+    def _absent_alternatives(self, neg: JsonSchema, ptr: str) -> list[JsonSchema] | None:
+        """``not neg`` as schemas one of which holds, when ``neg`` is ``required`` names (see
+        :meth:`_not_required`): objects lacking one name per group (``properties: {n: false}``),
+        and the other types where ``neg`` says ``type: object``.  None for another shape; []
+        past ``_PRESENCE_ALTERNATIVES``."""
         if not isinstance(neg, dict):
             return None
         rest = {k: v for k, v in neg.items() if k not in ANNOTATIONS and k in VALIDATION}
@@ -950,14 +970,12 @@ class _Ctx:
         for choice in itertools.product(*(sorted(g or ()) for g in groups)):
             absent.add(frozenset(choice))
             if len(absent) > _PRESENCE_ALTERNATIVES:
-                self.issue(ptr + "/not", "not", f"not of required names makes more than "
-                           f"{_PRESENCE_ALTERNATIVES} alternatives")
-                return self.node(schema, ptr)
-        alts = [self.node({"allOf": [schema, {"type": "object", "properties": {n: False for n in sorted(names)}}]},
-                          ptr) for names in sorted(absent, key=sorted)]
+                return []
+        alts: list[JsonSchema] = [{"type": "object", "properties": {n: False for n in sorted(names)}}
+                                  for names in sorted(absent, key=sorted)]
         if objects_only:
-            alts.append(self.node({"allOf": [schema, {"type": [t for t in TYPES if t != "object"]}]}, ptr))
-        return alt_list(alts)
+            alts.append({"type": [t for t in TYPES if t != "object"]})
+        return alts
 
     def _required_names(self, part: JsonSchema) -> set[str] | None:
         """The names a conjunction of ``required`` keywords asks for (None: other keywords too)."""

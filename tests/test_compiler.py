@@ -603,6 +603,16 @@ CASES = [
         ["[]", "[1, 2]"],
         ['["x"]'],
     ),
+    Case(
+        "allOf-of-not-required-beside-anyOf",  # "never O with B, never O with E" (Github o62895)
+        {"type": "object", "additionalProperties": False,
+         "properties": {"O": {"type": "integer"}, "B": {"type": "integer"}, "E": {"type": "integer"},
+                        "M": {"type": "string"}},
+         "allOf": [{"not": {"required": ["O", "B"]}}, {"not": {"required": ["O", "E"]}}],
+         "anyOf": [{"required": ["M"]}, {"required": ["O"]}, {"required": ["B", "E"]}]},
+        ['{"O": 1}', '{"B": 1, "E": 2}', '{"M": "m"}', '{"O": 1, "M": "x"}', '{"B": 1, "E": 2, "M": "m"}'],
+        ["{}", '{"O": 1, "B": 2}', '{"O": 1, "E": 2}', '{"B": 1}', '{"O": 1, "B": 2, "E": 3}'],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
