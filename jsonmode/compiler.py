@@ -883,6 +883,10 @@ class _Ctx:
         if not isinstance(s, dict):
             return None
         rest = {k: v for k, v in s.items() if k not in ANNOTATIONS and k in VALIDATION}
+        if len(rest) == 1:
+            (kw, only), = rest.items()
+            if kw in ("allOf", "anyOf", "oneOf") and isinstance(only, list) and len(only) == 1:
+                return self._negation(only[0], f"{ptr}/{kw}/0")  # one branch: the branch itself
         if rest.keys() <= _STRING_ONLY and "type" not in rest and _values(rest) is None:
             return {"not": rest}  # pattern, format, lengths: non-strings satisfy them
         vals = _values(rest)

@@ -613,6 +613,14 @@ CASES = [
         ['{"O": 1}', '{"B": 1, "E": 2}', '{"M": "m"}', '{"O": 1, "M": "x"}', '{"B": 1, "E": 2, "M": "m"}'],
         ["{}", '{"O": 1, "B": 2}', '{"O": 1, "E": 2}', '{"B": 1}', '{"O": 1, "B": 2, "E": 3}'],
     ),
+    Case(
+        "if-through-a-one-branch-oneOf",  # Github o3895: if: {properties: {type: {oneOf: [{pattern}]}}}
+        {"type": "object", "properties": {"type": {"type": "string"}, "c": {"type": "integer"}},
+         "if": {"properties": {"type": {"oneOf": [{"pattern": "^tuple$"}]}}},
+         "then": {"required": ["type", "c"]}, "else": {"required": ["type"]}},
+        ['{"type": "tuple", "c": 1}', '{"type": "int"}', '{"type": "int", "c": 2}'],
+        ['{"type": "tuple"}', '{"c": 1}', "{}"],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
