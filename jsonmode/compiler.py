@@ -450,6 +450,14 @@ class _Ctx:
                     assert isinstance(p, dict)
                     queue[0:0] = [(target, tptr), ({k: v for k, v in p.items() if k != "$ref"}, pptr)]
                     continue
+                if isinstance(p, dict) and isinstance(p.get("oneOf"), list) and p["oneOf"] and "anyOf" not in p:
+                    # a oneOf whose branches no value shares is their anyOf, which merges (and
+                    # distributes over another part's anyOf) where a oneOf would be intersected
+                    rest = {k: v for k, v in p.items() if k != "oneOf"}
+                    branches = p["oneOf"]
+                    if len(branches) == 1 or self._pairwise_disjoint(
+                            {k: v for k, v in rest.items() if k not in ANNOTATIONS}, branches, pptr):
+                        p = {**rest, "anyOf": branches}
                 if isinstance(p, dict) and p.keys() - ANNOTATIONS == {"not"}:
                     # "never both a and b" parts: alternatives of absent names, which merge (two
                     # such parts and a sibling anyOf distribute into their combinations)

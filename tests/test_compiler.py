@@ -621,6 +621,13 @@ CASES = [
         ['{"type": "tuple", "c": 1}', '{"type": "int"}', '{"type": "int", "c": 2}'],
         ['{"type": "tuple"}', '{"c": 1}', "{}"],
     ),
+    Case(
+        "allOf-of-disjoint-oneOfs-merges-as-anyOf",  # (Github o3895: a $ref'd oneOf of patterns, then one more)
+        {"$defs": {"T": {"oneOf": [{"type": "string", "pattern": "^a"}, {"type": "integer"}]}},
+         "allOf": [{"$ref": "#/$defs/T"}, {"oneOf": [{"pattern": "b$"}]}]},
+        ['"ab"', '"axb"', "5", "-3"],
+        ['"ba"', '"a"', '"b"', "null", "1.5"],
+    ),
     Case("ws-default-is-json-dumps", {"type": "object", "additionalProperties": {"type": "array"}},
          [json.dumps({"k": [1, {"x": None}], "l": []})], [json.dumps({"k": [1]}, indent=1)]),
 ]
