@@ -17,6 +17,7 @@ import math
 import sys
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -241,6 +242,11 @@ class _Ctx:
 
     def json_string(self, s: str) -> Node:
         return lit(json.dumps(s, ensure_ascii=False))
+
+    @property
+    def eager_limit(self) -> int:
+        """States an automaton built eagerly on the way (an intersection, a difference) may have."""
+        return min(self.opts.eager_states, self.opts.max_states)
 
     def to_dfa(self, node: Node) -> fsm.DFA:
         return fsm.compile_dfa(node, max_states=self.opts.max_states)
@@ -504,7 +510,7 @@ class _Ctx:
     def _intersect(self, merged: JsonSchema, leftovers: list[tuple[JsonSchema, str]], ptr: str) -> Node:
         """Merged allOf parts, intersected at the automaton level with the parts that did not merge."""
         node = self.node(merged, ptr)
-        lim = min(self.opts.eager_states, self.opts.max_states)
+        lim = self.eager_limit
         for part, pptr in leftovers:
             if node is NEVER:
                 return NEVER
@@ -648,16 +654,22 @@ class _Ctx:
 
     def _pairwise_disjoint(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> bool:
         """Is no value valid against two of the branches (each with the sibling keywords ``base``)?"""
-        key = _json_key(["oneOf", base, branches])
-        hit = self._proofs.get(key) if key is not None else None
-        if hit is not None:
-            return hit
+        return self._proof(["oneOf", base, branches], lambda: self._pairwise_disjoint_uncached(base, branches, ptr))
+
+    def _pairwise_disjoint_uncached(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str) -> bool:
         flat = [self._widen({"allOf": [base, b]} if base else b, ptr) for b in branches]
-        out = all(self._disjoint(flat[i], flat[j], ptr, 0)
-                  for i in range(len(flat)) for j in range(i + 1, len(flat)))
-        if key is not None:
-            self._proofs[key] = out
-        return out
+        return all(self._disjoint(flat[i], flat[j], ptr, 0)
+                   for i in range(len(flat)) for j in range(i + 1, len(flat)))
+
+    def _proof(self, what: Any, prove: Callable[[], bool]) -> bool:
+        """``prove()``, memoised per compile by the JSON of ``what`` (it is compared as it stands)."""
+        key = _json_key(what)
+        if key is None:
+            return prove()
+        hit = self._proofs.get(key)
+        if hit is None:
+            hit = self._proofs[key] = prove()
+        return hit
 
     def _one_of_by_kind(self, base: dict[str, Any], branches: list[JsonSchema], ptr: str
                         ) -> tuple[dict[int, set[str]], bool] | None:
@@ -681,22 +693,17 @@ class _Ctx:
                     and (f is True or isinstance(f, dict) and kind in _kind_set(f))]
             if len(full) >= 2:
                 continue  # every value of this type matches two branches
-            if full and some:
-                if kind == "string":
-                    apart = True
-                    continue
-                return None  # valid iff outside the other branches: a difference
-            if full:
+            if full and not some:
                 out[full[0]].add(kind)
                 continue
-            typed = [self._widen({"allOf": [base, branches[i], {"type": kind}]} if base else
-                                 {"allOf": [branches[i], {"type": kind}]}, ptr) for i in some]
-            if not all(self._disjoint(typed[x], typed[y], ptr, 0)
-                       for x in range(len(typed)) for y in range(x + 1, len(typed))):
-                if kind == "string":
-                    apart = True
-                    continue
-                return None
+            # with a full branch, a value is valid iff outside the other branches (a difference)
+            typed = [{"allOf": [base, branches[i], {"type": kind}]} if base else
+                     {"allOf": [branches[i], {"type": kind}]} for i in some]
+            if full or not self._pairwise_disjoint_uncached({}, typed, ptr):
+                if kind != "string":
+                    return None
+                apart = True
+                continue
             for i in some:
                 out[i].add(kind)
         return out, apart
@@ -793,13 +800,7 @@ class _Ctx:
         automata over the one spelling jsonmode writes do not intersect (small automata only)."""
         if any(k in VALIDATION and k not in _STRING_ONLY for s in (a, b) for k in s):
             return False
-        key = _json_key(["strings", a, b])
-        hit = self._proofs.get(key) if key is not None else None
-        if hit is None:
-            hit = self._strings_disjoint_uncached(a, b, ptr)
-            if key is not None:
-                self._proofs[key] = hit
-        return hit
+        return self._proof(["strings", a, b], lambda: self._strings_disjoint_uncached(a, b, ptr))
 
     def _strings_disjoint_uncached(self, a: dict[str, Any], b: dict[str, Any], ptr: str) -> bool:
         n_issues, truncated = len(self.issues), self.truncated
@@ -1026,7 +1027,7 @@ class _Ctx:
         if rest.get("type", "string") != "string" or vals is not None and not all(isinstance(v, str) for v in vals):
             return None
         typed = "type" in rest or vals is not None
-        lim = min(self.opts.eager_states, self.opts.max_states)
+        lim = self.eager_limit
         n_issues = len(self.issues)
         try:
             keep = fsm.compile_dfa(self.node({"allOf": [schema, {"type": "string"}]}, ptr), max_states=lim)
@@ -1060,9 +1061,8 @@ class _Ctx:
         bad = self._filter_values(list(vals), rest)
         if bad is None:
             return None
-        texts = sorted({str(int(v)) for v in bad if _is_num(v) and not isinstance(v, bool) and
-                        (isinstance(v, int) or float(v).is_integer())})
-        lim = min(self.opts.eager_states, self.opts.max_states)
+        texts = sorted({f for v in bad for f in self._value_forms(v)})  # (only integer spellings matter)
+        lim = self.eager_limit
         n_issues = len(self.issues)
         try:
             keep = fsm.compile_dfa(self.node({"allOf": [schema, {"type": "integer"}]}, ptr), max_states=lim)
@@ -1089,7 +1089,7 @@ class _Ctx:
                 continue  # admits nothing (a branch of another type, restricted to strings)
             if not isinstance(w, dict) or _kind_set(w) != {"string"}:
                 return None  # (a wider schema admitting only strings: so does the branch)
-        lim = min(self.opts.eager_states, self.opts.max_states)
+        lim = self.eager_limit
         n_issues = len(self.issues)
         try:
             ds = [fsm.intersect(fsm.compile_dfa(self.node({"allOf": [base, b, {"type": "string"}]},
@@ -1389,9 +1389,7 @@ class _Ctx:
         pnodes = [self.node(p, f"{ptr}/prefixItems/{i}") for i, p in enumerate(prefix)]
         rest = self.node(items, ptr + "/items") if items is not False else NEVER
         explicit = hi if hi is not None else max(m, lo)
-        if explicit > _EMBED_REPEATS and not isinstance(rest, fsm.DfaNode | fsm.Sym) and rest is not NEVER:
-            # maxItems copies of a large item would each get fresh positions: embed one lazy automaton
-            rest = self.lazy_node(rest, value=True)
+        rest = self._shared_item(rest, explicit)
         if hi is None and rest is NEVER:
             explicit = m
         # nodes 0..explicit; node i = i elements written
@@ -1414,10 +1412,20 @@ class _Ctx:
         n_nodes = explicit + 2
         if not finals:
             return NEVER
-        body = fsm.Graph(n_nodes, 0, finals, tuple(edges))
+        return self._bracketed(fsm.Graph(n_nodes, 0, finals, tuple(edges)))
+
+    def _bracketed(self, body: fsm.Graph) -> Node:
+        """``[`` items ``]``, the items as ``body`` writes them (NEVER when it admits nothing)."""
         if fsm.graph_is_empty(body):
             return NEVER
         return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+
+    def _shared_item(self, item: Node, copies: int) -> Node:
+        """``item`` as one lazily built automaton when an array spells it more than
+        ``_EMBED_REPEATS`` times: each copy would otherwise get fresh positions."""
+        if copies > _EMBED_REPEATS and item is not NEVER and not isinstance(item, fsm.DfaNode | fsm.Sym):
+            return self.lazy_node(item, value=True)
+        return item
 
     def _min_contains(self, schema: dict[str, Any], prefix: list[JsonSchema], ptr: str) -> int:
         """How many items must match ``contains`` (0: no ``contains``, or ``minContains: 0``)."""
@@ -1458,11 +1466,7 @@ class _Ctx:
             self.issue(ptr + "/contains", "contains", f"contains with {need} matches among up to {cap} counted "
                        f"items needs {(cap + 1) * width:,} automaton nodes (limit {_CONTAINS_MAX_NODES:,})")
             return NEVER
-        if cap > _EMBED_REPEATS:  # many copies of a large item: one lazily built automaton each
-            if rest is not NEVER and not isinstance(rest, fsm.DfaNode | fsm.Sym):
-                rest = self.lazy_node(rest, value=True)
-            if not isinstance(match, fsm.DfaNode | fsm.Sym):
-                match = self.lazy_node(match, value=True)
+        rest, match = self._shared_item(rest, cap), self._shared_item(match, cap)
         edges: list[tuple[int, int, Node]] = []
         for n in range(cap + 1):
             if hi is not None and n == hi:
@@ -1473,10 +1477,7 @@ class _Ctx:
                     if el is not NEVER:
                         edges.append((n * width + c, nxt * width + c2, el if n == 0 else seq(self.item_sep, el)))
         finals = tuple(n * width + need for n in range(lo, cap + 1))
-        body = fsm.Graph((cap + 1) * width, 0, finals, tuple(edges))
-        if fsm.graph_is_empty(body):
-            return NEVER
-        return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+        return self._bracketed(fsm.Graph((cap + 1) * width, 0, finals, tuple(edges)))
 
     def _unique_array(self, items: JsonSchema, prefix: list[JsonSchema], lo: int, hi: int | None,
                       ptr: str) -> Node | None:
@@ -1530,8 +1531,7 @@ class _Ctx:
                     ids[nxt] = len(ids)
                     order.append(nxt)
                 edges.append((ids[written], ids[nxt], texts[j] if written == 0 else seq(self.item_sep, texts[j])))
-        body = fsm.Graph(len(ids), 0, tuple(finals), tuple(edges))
-        return seq(lit("["), self.open_ws, body, self.close_ws, lit("]"))
+        return self._bracketed(fsm.Graph(len(ids), 0, tuple(finals), tuple(edges)))
 
     def _item_values(self, items: JsonSchema, ptr: str) -> list[Any] | None:
         """The distinct values an item schema admits when they are finitely many and listed

@@ -28,7 +28,6 @@ Checkers behind ``jsonschema`` (4.26), and what is approximated here:
   ``%``-escapes, userinfo, port and ``[IPv6]`` hosts (``rfc3986-validator``), minus
   ``IPvFuture`` literals.  ``uri-reference``: a ``uri`` or a relative reference (``//host/p``,
   ``/p``, ``p/q`` whose first segment has no ``:``, ``?q``, ``#f``, the empty string), the same way.
-
 * ``json-pointer`` (RFC 6901: ``~`` only as ``~0``/``~1``, as ``jsonpointer`` parses) and
   ``relative-json-pointer`` (a count, then ``#`` or a pointer; counts as jsonschema's checker
   reads them, which rejects any digit after a ``0``), over any characters.
