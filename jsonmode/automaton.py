@@ -98,6 +98,10 @@ class _TokenTables:
     quote_orders: dict[tuple[bytes, int, bool], tuple[np.ndarray, ...]] = field(default_factory=dict)
 
 
+# where a state reads inside a string: (character DFA, phase, room, counted pattern) (see _string_position)
+_Position = tuple[DFA, int, "int | None", "tuple[CountedDFA, int, int] | None"]
+
+
 def _grown(a: np.ndarray, n: int, fill: int) -> np.ndarray:
     """``a`` with room for ``n`` states (doubled, new entries ``fill``), or ``a`` itself."""
     if a.shape[0] >= n:
@@ -432,6 +436,9 @@ class TokenAutomaton:
         self._sig_queue = np.zeros(_SIGNATURE_LIMIT + 1, np.int32)
         self._sig_ids = np.full(0, -1, np.int32)
         self._all_roots = np.ones(self.tables.n_sym + 1, bool)
+        self._pattern_tables: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}  # counted pattern -> walk table
+        self._pattern_quote_ok: dict[tuple[int, int, bool], np.ndarray] = {}  # (pattern, state, mode) -> over quote_ids
+        self._pattern_cache: dict[tuple[int, int], np.ndarray] = {}  # (counted pattern, state) -> packed tokens
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # (q, char, phase, mode) -> ok
         self._close_here: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # the same -> closing at once
@@ -703,7 +710,9 @@ class TokenAutomaton:
         inside = self._string_position(s)
         if inside is not None:
             # the state's own row is not even needed unless the context is not a plain chain
-            self._string_words(row, *inside)
+            edge = self._string_words(row, *inside)
+            if edge is not None and edge.size:
+                self._kernel_list(s, edge, row)
             if not self._string_quotes(s, row):
                 if not lazy.expanded[s]:
                     lazy.expand([s])
@@ -776,10 +785,12 @@ class TokenAutomaton:
         self._kernel_list(s, qi, out)
         return True
 
-    def _string_position(self, s: int) -> tuple[DFA, int, int | None] | None:
-        """(character DFA, phase, room) when ``s`` reads on inside a string whose quote-free
-        tokens depend on that alone: a bounded string (room: characters that still fit), or a
-        free string or an open object's key (room None: their automata never die).
+    def _string_position(self, s: int) -> _Position | None:
+        """(character DFA, phase, room, pattern) when ``s`` reads on inside a string whose
+        quote-free tokens depend on that alone: a bounded string (room: characters that still
+        fit), or a free string or an open object's key (room None: their automata never die);
+        pattern: a :class:`~jsonmode.fsm.CountedDFA`, its state and margin (see
+        :meth:`_string_words`), or None.
 
         Follows embedded automata down (a ``$ref`` is a lazy automaton embedded in its user;
         the same property in several ``anyOf`` branches is several of them): every embedded
@@ -791,7 +802,7 @@ class TokenAutomaton:
         """
         return self._string_leaf(self.lazy, s, 0)
 
-    def _string_leaf(self, lazy: LazyDFA, q: int, depth: int) -> tuple[DFA, int, int | None] | None:
+    def _string_leaf(self, lazy: LazyDFA, q: int, depth: int) -> _Position | None:
         if depth > 64 or q <= 0:
             return None
         gates, labels = lazy.reads(q)
@@ -801,17 +812,22 @@ class TokenAutomaton:
                 if lab & (lab - 1) or lab >> 256:
                     return None
                 letters = True
-        leaf: tuple[DFA, int, int | None] | None = None
+        leaf: _Position | None = None
         for inst, inner in gates:
             auto = lazy.instances[inst]
-            got: tuple[DFA, int, int | None] | None
-            if isinstance(auto, CounterDFA | CountedDFA) and not letters:
-                got = auto.char, auto.position(inner)[1], auto.left(inner)[0]
+            got: _Position | None
+            if isinstance(auto, CountedDFA) and not letters:
+                k, q = divmod(inner, auto.n)
+                if k < auto.min_length or not lazy.follow_only(inst, 0x22):
+                    return None  # (below the minimum, which lengths still end is not a margin)
+                got = auto.char, int(auto.phase[q]), auto.left(inner)[0], (auto, q, auto.margin(q))
+            elif isinstance(auto, CounterDFA) and not letters:
+                got = auto.char, auto.position(inner)[1], auto.left(inner)[0], None
                 if not lazy.follow_only(inst, 0x22):
                     return None
             elif isinstance(auto, StringsDFA):
                 assert auto.phase is not None and auto.char is not None
-                got = auto.char, int(auto.phase[inner]), None
+                got = auto.char, int(auto.phase[inner]), None, None
                 if got[1] < 0 or not lazy.follow_only(inst, 0x22):
                     return None
             elif lazy.inst_key_set[inst] and type(auto) is DFA:
@@ -821,7 +837,7 @@ class TokenAutomaton:
                 ph = char_phases(auto, char)
                 if ph is None or ph[inner] < 0 or not lazy.follow_only(inst, 0x22):
                     return None
-                got = char, int(ph[inner]), None
+                got = char, int(ph[inner]), None, None
             elif isinstance(auto, LazyDFA) and not letters:
                 if auto.is_accepting(inner) and not lazy.follow_only(inst, 0x22):
                     return None
@@ -932,9 +948,12 @@ class TokenAutomaton:
         if got is None:
             return None
         chain, flags, leaf, inner = got
-        if isinstance(leaf, CounterDFA):
+        counted = None
+        if isinstance(leaf, CounterDFA | CountedDFA):
             phase, char = leaf.position(inner)[1], leaf.char
             room, need = leaf.left(inner)
+            if isinstance(leaf, CountedDFA):
+                counted = leaf
         elif isinstance(leaf, StringsDFA) and _ends_between_characters(leaf):
             assert leaf.phase is not None and leaf.char is not None
             phase, room, need, char = int(leaf.phase[inner]), 1 << 40, 0, leaf.char
@@ -946,7 +965,18 @@ class TokenAutomaton:
         shut, shut_k, inside, in_k = ctx
         lo = shut_k.searchsorted(np.int64(max(need, 0)), side="left")
         hi = shut_k.searchsorted(np.int64(room), side="right")
-        parts = [inside[: in_k.searchsorted(np.int64(room), side="right")], shut[lo:hi]]
+        stay = inside[: in_k.searchsorted(np.int64(room), side="right")]
+        shut = shut[lo:hi]
+        if counted is not None:
+            # the pattern too: alive through what stays inside and accepting at the closing quote;
+            # a token that stays inside must leave the margin (else it is walked: None)
+            k, q = divmod(inner, counted.n)
+            ok = self._pattern_quotes(counted, q, char, phase, after_first)
+            stay, shut = stay[ok[stay]], shut[ok[shut]]
+            fit = in_k.searchsorted(np.int64(room - counted.margin(q)), side="right")
+            if stay.size and (k < counted.min_length or stay.size > np.count_nonzero(ok[inside[:fit]])):
+                return None
+        parts = [stay, shut]
         if flags[-1] and phase == char.start:  # ``s`` itself may end the string
             here = self._post_quote(chain, flags)
             if here:
@@ -959,6 +989,48 @@ class TokenAutomaton:
                     self._close_here[key] = now
                 parts.append(now)
         return parts
+
+    def _pattern_quotes(self, auto: CountedDFA, q: int, char: DFA, phase: int, after_first: bool) -> np.ndarray:
+        """Over ``quote_ids``: the pattern automaton of ``auto`` survives, from its state ``q``,
+        what a token reads inside the string, and accepts before its closing quote if it has
+        one (a walk of those ~1% of the vocabulary over the pattern's own table, once per state)."""
+        key = (id(auto), q, after_first)
+        ok = self._pattern_quote_ok.get(key)
+        if ok is None:
+            t = self.tables
+            qi, qf = t.quote_ids, t.quote_first
+            assert qi is not None and qf is not None
+            k, close, _ = _quote_costs(t, char, _char_key(char), phase, after_first)
+            j0 = (qf.astype(np.int64) + 1) if after_first else np.zeros(qi.size, np.int64)
+            end = np.where(close >= 0, close + 1, t.lengths[qi])  # through the closing quote
+            offs = t.offsets[qi] + j0
+            lens = np.maximum(end - j0, 0).astype(np.int32)
+            table, expanded = self._pattern_table(auto, quote=True)
+            bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
+            ids = np.flatnonzero(k >= 0).astype(np.int64)
+            status, _ = tokentrie.list_walk(table, expanded, q + 1, ids, t.buf, offs, lens, qi.size, bits, 0)
+            assert status == tokentrie.DONE
+            ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
+            self._pattern_quote_ok[key] = ok
+        return ok
+
+    def _pattern_table(self, auto: CountedDFA, quote: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The pattern automaton of ``auto`` as a walk table (row 0 dead, its state ``q`` at row
+        ``q + 1``); with ``quote``, a closing quote from an accepting state leads to a last row
+        that reads nothing more (string content never holds a bare quote)."""
+        key = (id(auto), quote)
+        got = self._pattern_tables.get(key)
+        if got is None:
+            rows = auto.d.row(slice(None))
+            n = rows.shape[0]
+            table = np.zeros((n + 2, self.tables.n_sym), np.int32)
+            k = min(rows.shape[1], table.shape[1])
+            table[1 : n + 1, :k] = rows[:, :k] + 1
+            if quote:
+                table[1 : n + 1, 0x22] = np.where(auto.d.accept, n + 1, table[1 : n + 1, 0x22])
+            got = (table, np.ones(n + 2, bool))
+            self._pattern_tables[key] = got
+        return got
 
     def _string_quotes(self, s: int, out: np.ndarray) -> bool:
         """OR into ``out`` the tokens with a quote allowed inside a string at ``s`` (see
@@ -1044,7 +1116,8 @@ class TokenAutomaton:
             if qi.size:
                 tokentrie.set_bits(out, t.quote_ids[qi])
 
-    def _string_words(self, out: np.ndarray, char: DFA, phase: int, room: int | None) -> None:
+    def _string_words(self, out: np.ndarray, char: DFA, phase: int, room: int | None,
+                      pattern: tuple[CountedDFA, int, int] | None = None) -> np.ndarray | None:
         """Write to ``out`` the packed quote-free tokens allowed inside a string at ``phase`` of ``char``.
 
         A token is allowed iff the character DFA survives it from that phase and the
@@ -1052,18 +1125,53 @@ class TokenAutomaton:
         long bounded string has its own room, so the mask of a room is the unbounded one
         less the few tokens that start more characters than it (a copy and a few bit
         clears); only small rooms, which clear many, are packed once and cached.
+
+        With a ``pattern`` (counted automaton, its state, margin) the tokens must also keep
+        the pattern alive, and only those leaving ``margin`` characters of room are certain to
+        land where the string can still end: the rest (starting ``room - margin + 1`` to
+        ``room`` characters, a few once the room is small) are returned, for the caller to walk.
         """
         t = self.tables
         ckey = _char_key(char)
         full, order, neg = _room_tables(t, char, ckey, phase, self.width)
+        edge = None
+        if pattern is not None:
+            assert room is not None  # a counted string always has a bound
+            auto, q, margin = pattern
+            if margin:
+                hi = int(neg.searchsorted(np.int64(-room), side="left"))
+                room -= margin
+                edge = order[hi : int(neg.searchsorted(np.int64(-room), side="left"))]
         over = 0 if room is None else int(neg.searchsorted(np.int64(-room), side="left"))  # tokens costing > room
         if over <= _CLEAR_LIMIT:
             out[:] = full
             if over:
                 tokentrie.clear_bits(out, order[:over])
-            return
-        assert room is not None  # over is 0 without a bound
-        out[:] = _small_room(t, char, ckey, phase, room, self.width)
+        else:
+            assert room is not None  # over is 0 without a bound
+            out[:] = _small_room(t, char, ckey, phase, room, self.width)
+        if pattern is not None and pattern[0].dies:
+            out &= self._pattern_words(pattern[0], pattern[1])
+        return edge
+
+    def _pattern_words(self, auto: CountedDFA, q: int) -> np.ndarray:
+        """Packed quote-free tokens the pattern automaton of ``auto`` survives from its state ``q``
+        (a trie walk over its own small table, once per state)."""
+        key = (id(auto), q)
+        words = self._pattern_cache.get(key)
+        if words is None:
+            tr = self.tables.trie
+            assert tr is not None
+            table, expanded = self._pattern_table(auto)
+            stop = np.ones(table.shape[0], np.int8)  # an escaped quote reads on like any byte
+            words = np.zeros(self.num_words, np.uint32)
+            n_stops = np.zeros(1, np.int64)
+            status, _ = tokentrie.trie_walk(table, expanded, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
+                                            self.width, words, self._stack, 0, self._all_roots, stop,
+                                            self._stops, n_stops)
+            assert status == tokentrie.DONE
+            self._pattern_cache[key] = words
+        return words
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie

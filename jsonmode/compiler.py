@@ -1339,13 +1339,11 @@ class _Ctx:
                 d = piece if d is None else fsm.intersect(d, piece, max_states=self.opts.max_states)
             content: Node | None = None
             if d is not None and hi is not None and _EMBED_REPEATS < hi <= _COUNTER_MAX:
-                # patterns that never die on a character (search patterns) with a long bound: a
-                # computed count over the pattern's automaton instead of a (pattern x length) table
-                sd = fsm.strings_dfa(d, regex.char_dfa(regex.ALL))
-                if isinstance(sd, fsm.StringsDFA):
-                    fits = fsm.length_fits(sd, lo, hi)
-                    if fits is not None:
-                        content = fsm.DfaNode(fsm.CountedDFA(sd, lo, hi)) if fits else NEVER
+                # a pattern with a long bound: a computed count over the pattern's automaton
+                # instead of a (pattern x length) table, whose states each need their own mask
+                counted = fsm.CountedDFA.build(d, regex.char_dfa(regex.ALL), lo, hi)
+                if counted is not None:
+                    content = fsm.DfaNode(counted) if counted else NEVER
             if content is None and d is None:
                 content = regex.string_content(None, lo, hi)
                 if hi is not None and hi > _EMBED_REPEATS:

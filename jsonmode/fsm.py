@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 
@@ -651,93 +651,174 @@ class CounterDFA(_ComputedCounter):
         return np.where(nx == -2, (k + 1) * self.m, np.where(nx >= 0, k * self.m + nx, -1))
 
 
-def length_fits(d: StringsDFA, lo: int, hi: int, max_steps: int = 10_000) -> bool | None:
-    """Whether ``d`` accepts a string of ``lo..hi`` characters (None: not settled in ``max_steps``).
+_COUNTED_MAX_STATES = 20_000  # largest pattern automaton a CountedDFA counts over
+_COUNTED_MAX_PERIOD = 4096  # completion lengths followed before the sequence must repeat
 
-    The sets of states between characters reachable after L characters form a sequence that
-    repeats once a set recurs; it is followed until it passes ``hi`` or repeats.
+
+def _completions(rows: np.ndarray, accept: np.ndarray, between: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """The states that reach acceptance after exactly ``j`` more characters, for every ``j``.
+
+    A character under way counts as one.  The sets form an eventually periodic sequence:
+    returned as (``reach[i]`` for ``i < pre + period``, ``pre``, ``period``), index ``j >= pre``
+    read at ``pre + (j - pre) % period``; None when it does not repeat within
+    ``_COUNTED_MAX_PERIOD``.
     """
-    assert d.char is not None and d.phase is not None
-    n = d.num_states
-    rows = d.row(slice(None))
-    between = d.phase == d.char.start
-    one = np.zeros((n, n), bool)  # one character from a state between characters
-    for q in np.flatnonzero(between).tolist():
-        frontier = np.array([q])
-        for _ in range(16):
-            tgt = np.unique(rows[frontier][rows[frontier] >= 0])
-            if not tgt.size:
-                break
-            done = between[tgt]
-            one[q, tgt[done]] = True
-            frontier = tgt[~done]
-            if not frontier.size:
-                break
-    cur: np.ndarray = np.zeros(n, bool)
-    cur[0] = True
+    n = rows.shape[0]
+    # (q, q2) pairs: finishing one character from q lands between characters at q2 (breadth
+    # first over bytes from every state at once: a character is at most a few bytes)
+    src_l: list[np.ndarray] = []
+    dst_l: list[np.ndarray] = []
+    o = s = np.arange(n, dtype=np.int64)
+    for _ in range(16):
+        if not s.size:
+            break
+        t = rows[s]
+        ok = t >= 0
+        pair = np.unique(np.repeat(o, ok.sum(axis=1)) * n + t[ok])
+        o, s = pair // n, pair % n
+        done = between[s]
+        src_l.append(o[done])
+        dst_l.append(s[done])
+        o, s = o[~done], s[~done]
+    src = np.concatenate(src_l) if src_l else np.zeros(0, np.int64)
+    dst = np.concatenate(dst_l) if dst_l else np.zeros(0, np.int64)
+    cur = accept & between
     seen: dict[bytes, int] = {}
-    accepts: list[bool] = []  # whether the set after L characters holds an accepting state
-    for length in range(min(hi, max_steps) + 1):
+    sets: list[np.ndarray] = []
+    for j in range(_COUNTED_MAX_PERIOD + 1):
         key = np.packbits(cur).tobytes()
-        if key in seen:  # periodic from here with period p: length L has the set of start + (L - start) % p
-            start = seen[key]
-            p = length - start
-            first = max(lo, length)
-            for c in range(p):
-                if accepts[start + c]:
-                    at = start + c + -(-(first - start - c) // p) * p if start + c < first else start + c
-                    if at <= hi:
-                        return True
-            return False
-        seen[key] = length
-        acc = bool((cur & d.accept).any())
-        if length >= lo and acc:
-            return True
-        accepts.append(acc)
-        cur = cast(np.ndarray, one[cur].any(axis=0))
-    return False if hi <= max_steps else None
+        if key in seen:
+            pre = seen[key]
+            return np.array(sets, bool).reshape(len(sets), n), pre, j - pre
+        seen[key] = j
+        sets.append(cur)
+        nxt_set = np.zeros(n, bool)
+        nxt_set[src[cur[dst]]] = True
+        cur = nxt_set
+    return None
 
 
 class CountedDFA(_ComputedCounter):
-    """Strings of a :class:`StringsDFA` ``d`` with ``min_length..max_length`` characters, computed.
+    """Strings of a pattern automaton ``d`` with ``min_length..max_length`` characters, computed.
 
     State ``count * n + q`` is "``count`` characters done, at state ``q`` of ``d``": a string
-    with a search pattern and a length (``"pattern": "[a-z]+", "maxLength": 255``) without the
-    (pattern states x lengths) table.  ``d`` never dies on a character sequence, so the token
-    level reads each state's count and character phase and takes the quote-free part of a
-    mask from per-vocabulary tables, like a :class:`CounterDFA`; whether the string may end
-    (``d`` accepts) depends on what was written, so the tokens with a quote are walked.
+    with a pattern and a long length (``"pattern": "^[a-z0-9-]+$", "maxLength": 255``, a
+    100-word limit within 5,000 characters) without the (pattern states x lengths) table.
+    Every state of ``d`` has one phase of the character DFA ``char``; ``d`` may die where
+    ``char`` goes on (``dies``: a pattern of a character class) or never (a
+    :class:`StringsDFA`: a search pattern).
+
+    A transition is kept only into a state from which the string can still end within the
+    length bounds (``_completions``): ``"pattern": "abc", "maxLength": 20`` gives no ``x``
+    after 19 of them.  The token level takes the quote-free part of a mask from
+    per-vocabulary tables (characters each token starts, as for a :class:`CounterDFA`), ANDed
+    with the tokens ``d`` survives from ``q`` when it dies, for the tokens that leave at least
+    :meth:`margin` characters of room; the few others and the tokens with a quote are walked.
     """
 
-    def __init__(self, d: StringsDFA, min_length: int, max_length: int) -> None:
-        assert d.char is not None and d.phase is not None
+    def __init__(self, d: DFA, min_length: int, max_length: int, *, char: DFA | None = None,
+                 phase: np.ndarray | None = None) -> None:
+        if char is None or phase is None:
+            assert isinstance(d, StringsDFA) and d.char is not None and d.phase is not None
+            char, phase = d.char, d.phase
         self.d = d
-        self.char = d.char
+        self.char = char
+        self.phase = phase
+        self.dies = not isinstance(d, StringsDFA)
         self.n = d.num_states
         rows = d.row(slice(None))  # (n, symbols), -1 dead
         self._rows = rows
+        between = phase == char.start
         # a byte that lands between characters completes one (characters are never empty)
-        self._bump = ((rows >= 0) & (d.phase[np.maximum(rows, 0)] == d.char.start)).astype(np.int64)
+        self._bump = ((rows >= 0) & between[np.maximum(rows, 0)]).astype(np.int64)
         self._bounds(self.n, int(rows.shape[1]), min_length, max_length)
+        got = _completions(rows, d.accept, between)
+        if got is None:
+            raise ValueError("pattern automaton's completion lengths do not settle")
+        self._reach, self._pre, self._period = got
+        # fewest characters to an accepting state from each state, not counting one under way
+        # (the room a token leaves counts the characters it starts)
+        hit = self._reach.any(axis=0)
+        need = np.where(hit, self._reach.argmax(axis=0), max_length + 1).astype(np.int64)
+        self.need = np.maximum(need - ~between, 0)
+        self._live_cache: dict[tuple[int, int], np.ndarray] = {}
+        self._margins: dict[int, int] = {}
+
+    @classmethod
+    def build(cls, d: DFA, char: DFA, min_length: int, max_length: int) -> CountedDFA | bool | None:
+        """``d`` (string content) counted over ``char``: the automaton, False when no string of
+        ``min_length..max_length`` characters matches, None where ``d``'s states have no
+        single phase of ``char`` or it is too big to track."""
+        sd = strings_dfa(d, char)
+        if isinstance(sd, StringsDFA):
+            d, phase = sd, sd.phase
+        else:
+            d = d.trim()
+            if d.num_states > _COUNTED_MAX_STATES:
+                return None
+            phase = char_phases(d, char)
+        if phase is None or d.num_states > _COUNTED_MAX_STATES or d.is_empty():
+            return None
+        try:
+            c = cls(d, min_length, max_length, char=char, phase=phase)
+        except ValueError:
+            return None
+        return c if c.live(0)[0] else False
+
+    def live(self, k: int) -> np.ndarray:
+        """Per state of ``d``: with ``k`` characters done there, the string can still end in bounds."""
+        jmin, jmax = max(0, self.min_length - k), self.max_length - k
+        span = self._pre + self._period
+        jmax = min(jmax, jmin + span)
+        got = self._live_cache.get((jmin, jmax))
+        if got is None:
+            if jmax < jmin:
+                got = np.zeros(self.n, bool)
+            else:
+                j = np.arange(jmin, jmax + 1)
+                idx = np.where(j < self._pre, j, self._pre + (j - self._pre) % max(self._period, 1))
+                got = self._reach[np.unique(np.minimum(idx, span - 1))].any(axis=0)
+            if len(self._live_cache) < 65_536:
+                self._live_cache[(jmin, jmax)] = got
+        return got
+
+    def margin(self, q: int) -> int:
+        """Most characters a state reachable from ``q`` by at least one byte still needs to start
+        before the string may end: a token that leaves that much room (at or above the minimum
+        length) can only land where the string can still end."""
+        m = self._margins.get(q)
+        if m is None:
+            seen = np.zeros(self.n, bool)
+            frontier = np.array([q])
+            while frontier.size:
+                nxt = self._rows[frontier]
+                tgt = np.unique(nxt[nxt >= 0])
+                tgt = tgt[~seen[tgt]]
+                seen[tgt] = True
+                frontier = tgt
+            m = int(self.need[seen].max(initial=0))
+            self._margins[q] = m
+        return m
 
     def position(self, s: int) -> tuple[int, int]:
         """(characters done, state of ``char``) of state ``s``."""
         k, q = divmod(int(s), self.n)
-        assert self.d.phase is not None
-        return k, int(self.d.phase[q])
+        return k, int(self.phase[q])
 
     def is_accepting(self, s: int) -> bool:
         k, q = divmod(int(s), self.n)
         return bool(self.d.accept[q]) and self.min_length <= k <= self.max_length
 
     def row(self, s: int) -> np.ndarray:
-        """Transitions of ``s`` over raw symbols (-1 = dead)."""
+        """Transitions of ``s`` over raw symbols (-1 = dead, or no way to end in bounds)."""
         k, q = divmod(int(s), self.n)
         r = self._rows[q]
-        assert self.d.phase is not None and self.d.char is not None
-        if k >= self.max_length and self.d.phase[q] == self.d.char.start:  # no room for another character
+        if k >= self.max_length and self.phase[q] == self.char.start:  # no room for another character
             return np.full(r.shape[0], -1, np.int64)
-        return np.where(r >= 0, (k + self._bump[q]) * self.n + r, -1)
+        bump = self._bump[q]
+        tgt = np.maximum(r, 0)
+        ok = (r >= 0) & np.where(bump == 1, self.live(k + 1)[tgt], self.live(k)[tgt])
+        return np.where(ok, (k + bump) * self.n + r, -1)
 
 
 # --------------------------------------------------------------------------- Glushkov

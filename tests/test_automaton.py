@@ -665,3 +665,37 @@ def test_search_pattern_with_length_takes_the_string_tables() -> None:
         got = set(ta.allowed_tokens(st).tolist()) & sample_set
         want = brute_force_allowed(d, d.run(prefix), vocab, sample)
         assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
+COUNTED = {
+    "type": "object",
+    "properties": {
+        "host": {"type": "string", "pattern": "^[a-z0-9-]+$", "maxLength": 24},
+        "words": {"type": "string", "pattern": r"^(?:\S+\s+){0,2}\S+$", "maxLength": 20},
+        "tag": {"type": "string", "pattern": "abc", "minLength": 2, "maxLength": 18},
+    },
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize("prefix", [
+    b'{"host": "', b'{"host": "ab-', b'{"host": "' + b"x" * 20, b'{"host": "' + b"x" * 23, b'{"host": "' + b"x" * 24,
+    b'{"host": "a\\u00', b'{"words": "', b'{"words": "one two', b'{"words": "one two ', b'{"words": "a b ' + b"c" * 14,
+    b'{"words": "\xc3', b'{"tag": "', b'{"tag": "x', b'{"tag": "' + b"x" * 14, b'{"tag": "' + b"x" * 15,
+    b'{"tag": "xxabc', b'{"tag": "abc' + b"y" * 14,
+])
+def test_counted_pattern_masks_equal_brute_force(prefix: bytes) -> None:
+    """A pattern of a character class, a word limit and a search pattern, each with a length, are
+    counted over their own automata: the quote-free tokens come from the string tables ANDed with
+    what the pattern survives, those ending within the margin and the quote tokens are walked;
+    masks equal brute force on the trimmed (pattern x length) DFA, so no token leads where the
+    string could no longer end (19 ``x`` leave no room for ``abc``)."""
+    vocab, ta, d, sample, sample_set = _llama_case(COUNTED, seed=12)
+    st = ta.walk(prefix)
+    es = d.run(prefix)
+    assert (st > 0) == (es >= 0), prefix
+    if st <= 0:
+        return
+    got = set(ta.allowed_tokens(st).tolist()) & sample_set
+    want = brute_force_allowed(d, es, vocab, sample)
+    assert got == want, (prefix, sorted(got ^ want)[:10])

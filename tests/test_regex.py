@@ -422,33 +422,82 @@ def test_counter_dfa_is_computed_not_tabled() -> None:
 
 
 SEARCH_PATTERNS = ["[a-z]+", "ab", "x.y", "[0-9]{2}", r"^(?:[\s\S]{2})*$", "é|z$"]
+# patterns that die on some character: counted too, over their own automaton
+CLASS_PATTERNS = ["^[a-z]+$", "^[a-z0-9-]{2,}$", "^(?:ab)+$", r"^\S+(?:\s\S+){0,2}$", "^[xyé]*z?$"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SEARCH_PATTERNS), st.integers(0, 4), st.integers(0, 5),
-       st.lists(st.text(alphabet="abxyz09é\"\\", max_size=9), min_size=1, max_size=8))
+def _prefixes_alive_alike(c: Any, d: DFA, samples: list[str]) -> None:
+    """Every prefix of each sample's JSON spelling is alive in ``c`` exactly where it is in the
+    trimmed ``d``: ``c`` never reads on where the string can no longer end in bounds."""
+    d = d.trim()
+    for s in samples:
+        data = json.dumps(s, ensure_ascii=False)[1:-1].encode()
+        a, b = 0, 0
+        for byte in data:
+            a, b = c.step(a, byte), d.step(b, byte) if b >= 0 else -1
+            assert (a >= 0) == (b >= 0), (s, data)
+            if a < 0:
+                break
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(SEARCH_PATTERNS + CLASS_PATTERNS), st.integers(0, 4), st.integers(0, 5),
+       st.lists(st.text(alphabet="abxyz09é -\"\\", max_size=9), min_size=1, max_size=8))
 def test_counted_pattern_equals_tabled_product(pattern: str, lo: int, extra: int, samples: list[str]) -> None:
-    """A search pattern with lengths, counted over the pattern's automaton, reads exactly the
-    language of the (pattern x length) product and knows its count and phase."""
-    from jsonmode.fsm import CountedDFA, StringsDFA, intersect, length_fits, strings_dfa
+    """A pattern with lengths, counted over the pattern's automaton, reads exactly the language
+    of the (pattern x length) product, knows its count and phase, and dies where the product's
+    trimmed automaton does (no dead end a model could write itself into)."""
+    from jsonmode.fsm import CountedDFA, intersect
     from jsonmode.regex import ALL, char_dfa, length_dfa, string_content
 
     hi = lo + extra
     pat = compile_dfa(string_content(pattern, 0, None))
-    sd = strings_dfa(pat, char_dfa(ALL))
-    assert isinstance(sd, StringsDFA), pattern  # no character sequence kills these patterns
-    c = CountedDFA(sd, lo, hi)
+    c = CountedDFA.build(pat, char_dfa(ALL), lo, hi)
     d = intersect(pat, length_dfa(lo, hi))
-    assert length_fits(sd, lo, hi) == (not d.is_empty())
-    _same_language_and_counts(c, d, samples + ["", "ab", "x_y", "12", "é", "\\u00e9x"])
+    assert c is not None, pattern  # every state of these has one character phase
+    assert bool(c) == (not d.is_empty())
+    if not c:
+        return
+    assert c.dies == (pattern in CLASS_PATTERNS)
+    extra_samples = ["", "ab", "x_y", "12", "é", "\\u00e9x", "abab", "a b", "z"]
+    _same_language_and_counts(c, d, samples + extra_samples)
+    _prefixes_alive_alike(c, d, samples + extra_samples + ["x" * 9, "a" * (hi + 1)])
 
 
-def test_length_fits_follows_the_period() -> None:
-    """An even-length pattern: settled through its period, past the steps it walks."""
-    from jsonmode.fsm import length_fits, strings_dfa
+def test_counted_pattern_has_no_dead_end() -> None:
+    """A search pattern that must still appear: 19 ``x`` of at most 20 characters leave room
+    for no ``abc``, so the 19th is already refused (it used to be allowed, then nothing)."""
+    from jsonmode.fsm import CountedDFA
     from jsonmode.regex import ALL, char_dfa, string_content
 
-    even = strings_dfa(compile_dfa(string_content(r"^(?:[\s\S]{2})*$", 0, None)), char_dfa(ALL))
-    assert length_fits(even, 3, 3) is False and length_fits(even, 3, 4) is True
-    assert length_fits(even, 99_999, 100_000) is True and length_fits(even, 100_001, 100_001) is False
-    assert length_fits(even, 20_001, 20_001, max_steps=100) is False  # periodic: settled early
+    c = CountedDFA.build(compile_dfa(string_content("abc", 0, None)), char_dfa(ALL), 0, 20)
+    assert isinstance(c, CountedDFA)
+    s = 0
+    for _ in range(17):
+        s = c.step(s, ord("x"))
+    assert s >= 0 and c.step(s, ord("x")) < 0 and c.step(s, ord("a")) >= 0
+    assert c.matches(b"x" * 17 + b"abc") and not c.matches(b"x" * 18 + b"abc")
+
+
+def test_counted_pattern_follows_the_period() -> None:
+    """An even-length pattern: settled through its period, far past any table."""
+    from jsonmode.fsm import CountedDFA
+    from jsonmode.regex import ALL, char_dfa, string_content
+
+    even = compile_dfa(string_content(r"^(?:[\s\S]{2})*$", 0, None))
+    char = char_dfa(ALL)
+    assert CountedDFA.build(even, char, 3, 3) is False and CountedDFA.build(even, char, 3, 4)
+    assert CountedDFA.build(even, char, 99_999, 100_000) and CountedDFA.build(even, char, 100_001, 100_001) is False
+
+
+def test_counted_word_limit_compiles() -> None:
+    """A word limit within a long length (a real schema's ``^(?:\\S+\\s+){0,99}\\S+$`` with
+    maxLength 5,000): counted, not a (pattern x length) product past max_states."""
+    from jsonmode.fsm import CountedDFA
+    from jsonmode.regex import ALL, char_dfa, string_content
+
+    words = compile_dfa(string_content(r"^$|(^(?:\S+\s+){0,99}\S+$)", 0, None))
+    c = CountedDFA.build(words, char_dfa(ALL), 1, 5000)
+    assert isinstance(c, CountedDFA) and c.dies
+    text = " ".join(["w"] * 100).encode()
+    assert c.matches(text) and not c.matches(text + b" w") and not c.matches(b"")
