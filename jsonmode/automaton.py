@@ -436,7 +436,8 @@ class TokenAutomaton:
         self._sig_queue = np.zeros(_SIGNATURE_LIMIT + 1, np.int32)
         self._sig_ids = np.full(0, -1, np.int32)
         self._all_roots = np.ones(self.tables.n_sym + 1, bool)
-        self._pattern_tables: dict[tuple[int, bool], tuple[np.ndarray, np.ndarray]] = {}  # counted pattern -> walk table
+        self._byte_roots = self._all_roots.copy()
+        self._byte_roots[256:] = False  # (special symbols are whole tokens: always a root)
         self._pattern_quote_ok: dict[tuple[int, int, bool], np.ndarray] = {}  # (pattern, state, mode) -> over quote_ids
         self._pattern_cache: dict[tuple[int, int], np.ndarray] = {}  # (counted pattern, state) -> packed tokens
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
@@ -1005,7 +1006,7 @@ class TokenAutomaton:
             end = np.where(close >= 0, close + 1, t.lengths[qi])  # through the closing quote
             offs = t.offsets[qi] + j0
             lens = np.maximum(end - j0, 0).astype(np.int32)
-            table, expanded = self._pattern_table(auto, quote=True)
+            table, expanded = auto.walk_table
             bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
             ids = np.flatnonzero(k >= 0).astype(np.int64)
             status, _ = tokentrie.list_walk(table, expanded, q + 1, ids, t.buf, offs, lens, qi.size, bits, 0)
@@ -1013,24 +1014,6 @@ class TokenAutomaton:
             ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
             self._pattern_quote_ok[key] = ok
         return ok
-
-    def _pattern_table(self, auto: CountedDFA, quote: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """The pattern automaton of ``auto`` as a walk table (row 0 dead, its state ``q`` at row
-        ``q + 1``); with ``quote``, a closing quote from an accepting state leads to a last row
-        that reads nothing more (string content never holds a bare quote)."""
-        key = (id(auto), quote)
-        got = self._pattern_tables.get(key)
-        if got is None:
-            rows = auto.d.row(slice(None))
-            n = rows.shape[0]
-            table = np.zeros((n + 2, self.tables.n_sym), np.int32)
-            k = min(rows.shape[1], table.shape[1])
-            table[1 : n + 1, :k] = rows[:, :k] + 1
-            if quote:
-                table[1 : n + 1, 0x22] = np.where(auto.d.accept, n + 1, table[1 : n + 1, 0x22])
-            got = (table, np.ones(n + 2, bool))
-            self._pattern_tables[key] = got
-        return got
 
     def _string_quotes(self, s: int, out: np.ndarray) -> bool:
         """OR into ``out`` the tokens with a quote allowed inside a string at ``s`` (see
@@ -1162,12 +1145,12 @@ class TokenAutomaton:
         if words is None:
             tr = self.tables.trie
             assert tr is not None
-            table, expanded = self._pattern_table(auto)
-            stop = np.ones(table.shape[0], np.int8)  # an escaped quote reads on like any byte
+            table, expanded = auto.walk_table  # (bytes only: special symbols are never walked from a root)
+            stop = np.ones(table.shape[0], np.int8)  # a quote (escaped, or closing: see walk_table) reads on
             words = np.zeros(self.num_words, np.uint32)
             n_stops = np.zeros(1, np.int64)
             status, _ = tokentrie.trie_walk(table, expanded, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
-                                            self.width, words, self._stack, 0, self._all_roots, stop,
+                                            self.width, words, self._stack, 0, self._byte_roots, stop,
                                             self._stops, n_stops)
             assert status == tokentrie.DONE
             self._pattern_cache[key] = words

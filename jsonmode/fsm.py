@@ -742,7 +742,8 @@ class CountedDFA(_ComputedCounter):
         need = np.where(hit, self._reach.argmax(axis=0), max_length + 1).astype(np.int64)
         self.need = np.maximum(need - ~between, 0)
         self._live_cache: dict[tuple[int, int], np.ndarray] = {}
-        self._margins: dict[int, int] = {}
+        self._margins: np.ndarray | None = None
+        self._walk: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def build(cls, d: DFA, char: DFA, min_length: int, max_length: int) -> CountedDFA | bool | None:
@@ -763,7 +764,27 @@ class CountedDFA(_ComputedCounter):
             c = cls(d, min_length, max_length, char=char, phase=phase)
         except ValueError:
             return None
-        return c if c.live(0)[0] else False
+        if not c.live(0)[0]:
+            return False
+        c.margin(0)  # margins and the walk table are built now, in the compile, not in a first mask
+        c.walk_table  # noqa: B018
+        return c
+
+    @property
+    def walk_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """``d`` as a token-trie walk table over bytes (row 0 dead, state ``q`` at row ``q + 1``)
+        and its all-true ``expanded``; a closing quote from an accepting state leads to a last
+        row that reads nothing more (string content never holds a bare quote, so a quote-free
+        token's walk never meets it), so a walk up to a token's closing quote tells whether the
+        pattern accepts there."""
+        if self._walk is None:
+            n = self.n
+            table = np.zeros((n + 2, BYTE_SYMBOLS), np.int32)
+            k = min(self._rows.shape[1], BYTE_SYMBOLS)
+            table[1 : n + 1, :k] = self._rows[:, :k] + 1
+            table[1 : n + 1, 0x22] = np.where(self.d.accept, n + 1, table[1 : n + 1, 0x22])
+            self._walk = (table, np.ones(n + 2, bool))
+        return self._walk
 
     def live(self, k: int) -> np.ndarray:
         """Per state of ``d``: with ``k`` characters done there, the string can still end in bounds."""
@@ -786,19 +807,25 @@ class CountedDFA(_ComputedCounter):
         """Most characters a state reachable from ``q`` by at least one byte still needs to start
         before the string may end: a token that leaves that much room (at or above the minimum
         length) can only land where the string can still end."""
-        m = self._margins.get(q)
-        if m is None:
-            seen = np.zeros(self.n, bool)
-            frontier = np.array([q])
-            while frontier.size:
-                nxt = self._rows[frontier]
-                tgt = np.unique(nxt[nxt >= 0])
-                tgt = tgt[~seen[tgt]]
-                seen[tgt] = True
-                frontier = tgt
-            m = int(self.need[seen].max(initial=0))
-            self._margins[q] = m
-        return m
+        if self._margins is None:
+            self._margins = self._all_margins()
+        return int(self._margins[q])
+
+    def _all_margins(self, rounds: int = 32) -> np.ndarray:
+        """:meth:`margin` of every state: the maximum of ``need`` propagated back along the edges
+        (vectorised); where that has not settled in ``rounds`` the largest ``need`` of all,
+        which bounds every margin (a word limit's chain of states is longer than that)."""
+        rows = np.sort(self._rows, axis=1)
+        keep = (rows >= 0) & np.concatenate([np.ones((rows.shape[0], 1), bool), rows[:, 1:] != rows[:, :-1]], axis=1)
+        src, dst = np.nonzero(keep)[0], rows[keep]
+        m = np.zeros(self.n, np.int64)
+        for _ in range(rounds):
+            new = m.copy()
+            np.maximum.at(new, src, np.maximum(self.need[dst], m[dst]))
+            if np.array_equal(new, m):
+                return m
+            m = new
+        return np.full(self.n, int(self.need.max(initial=0)), np.int64)
 
     def position(self, s: int) -> tuple[int, int]:
         """(characters done, state of ``char``) of state ``s``."""
