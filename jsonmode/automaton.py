@@ -96,6 +96,9 @@ class _TokenTables:
         default_factory=dict)
     # what of those a string context needs whatever follows it (see ``_quote_orders``)
     quote_orders: dict[tuple[bytes, int, bool], tuple[np.ndarray, ...]] = field(default_factory=dict)
+    # what a counted pattern walks of each of those tokens (see ``_quote_spans``)
+    quote_spans: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
+        default_factory=dict)
 
 
 # where a state reads inside a string: (character DFA, phase, room, counted pattern) (see _string_position)
@@ -386,6 +389,25 @@ def _quote_orders(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
         lens = (t.lengths[qi] - close - 1).astype(np.int32)
         got = (inside, k[inside].astype(np.int64), shut, k[shut].astype(np.int64), walk, offs, lens)
         t.quote_orders[key] = got
+    return got
+
+
+def _quote_spans(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
+                 after_first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Over ``quote_ids``: the tokens alive inside the string from ``phase``, where the text they
+    read there starts and how long it is, through the closing quote if any (what a counted
+    pattern walks, per state; cached per vocabulary)."""
+    key = (ckey, phase, after_first)
+    got = t.quote_spans.get(key)
+    if got is None:
+        qi, qf = t.quote_ids, t.quote_first
+        assert qi is not None and qf is not None
+        k, close, _ = _quote_costs(t, char, ckey, phase, after_first)
+        j0 = (qf.astype(np.int64) + 1) if after_first else np.zeros(qi.size, np.int64)
+        end = np.where(close >= 0, close + 1, t.lengths[qi])
+        got = (np.flatnonzero(k >= 0).astype(np.int64), t.offsets[qi] + j0,
+               np.maximum(end - j0, 0).astype(np.int32))
+        t.quote_spans[key] = got
     return got
 
 
@@ -820,7 +842,7 @@ class TokenAutomaton:
             if isinstance(auto, CountedDFA) and not letters:
                 k, q = divmod(inner, auto.n)
                 if k < auto.min_length or not lazy.follow_only(inst, 0x22):
-                    return None  # (below the minimum, which lengths still end is not a margin)
+                    return None  # below minLength the margin says nothing: walked
                 got = auto.char, int(auto.phase[q]), auto.left(inner)[0], (auto, q, auto.margin(q))
             elif isinstance(auto, CounterDFA) and not letters:
                 got = auto.char, auto.position(inner)[1], auto.left(inner)[0], None
@@ -949,12 +971,10 @@ class TokenAutomaton:
         if got is None:
             return None
         chain, flags, leaf, inner = got
-        counted = None
+        counted = leaf if isinstance(leaf, CountedDFA) else None
         if isinstance(leaf, CounterDFA | CountedDFA):
             phase, char = leaf.position(inner)[1], leaf.char
             room, need = leaf.left(inner)
-            if isinstance(leaf, CountedDFA):
-                counted = leaf
         elif isinstance(leaf, StringsDFA) and _ends_between_characters(leaf):
             assert leaf.phase is not None and leaf.char is not None
             phase, room, need, char = int(leaf.phase[inner]), 1 << 40, 0, leaf.char
@@ -999,16 +1019,11 @@ class TokenAutomaton:
         ok = self._pattern_quote_ok.get(key)
         if ok is None:
             t = self.tables
-            qi, qf = t.quote_ids, t.quote_first
-            assert qi is not None and qf is not None
-            k, close, _ = _quote_costs(t, char, _char_key(char), phase, after_first)
-            j0 = (qf.astype(np.int64) + 1) if after_first else np.zeros(qi.size, np.int64)
-            end = np.where(close >= 0, close + 1, t.lengths[qi])  # through the closing quote
-            offs = t.offsets[qi] + j0
-            lens = np.maximum(end - j0, 0).astype(np.int32)
+            qi = t.quote_ids
+            assert qi is not None
+            ids, offs, lens = _quote_spans(t, char, _char_key(char), phase, after_first)
             table, expanded = auto.walk_table
             bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
-            ids = np.flatnonzero(k >= 0).astype(np.int64)
             status, _ = tokentrie.list_walk(table, expanded, q + 1, ids, t.buf, offs, lens, qi.size, bits, 0)
             assert status == tokentrie.DONE
             ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)

@@ -755,9 +755,7 @@ class CountedDFA(_ComputedCounter):
             d, phase = sd, sd.phase
         else:
             d = d.trim()
-            if d.num_states > _COUNTED_MAX_STATES:
-                return None
-            phase = char_phases(d, char)
+            phase = char_phases(d, char)  # (None past 20,000 states)
         if phase is None or d.num_states > _COUNTED_MAX_STATES or d.is_empty():
             return None
         try:
@@ -797,8 +795,8 @@ class CountedDFA(_ComputedCounter):
                 got = np.zeros(self.n, bool)
             else:
                 j = np.arange(jmin, jmax + 1)
-                idx = np.where(j < self._pre, j, self._pre + (j - self._pre) % max(self._period, 1))
-                got = self._reach[np.unique(np.minimum(idx, span - 1))].any(axis=0)
+                idx = np.where(j < self._pre, j, self._pre + (j - self._pre) % self._period)
+                got = self._reach[np.unique(idx)].any(axis=0)
             if len(self._live_cache) < 65_536:
                 self._live_cache[(jmin, jmax)] = got
         return got
