@@ -91,7 +91,7 @@ _COUNTER_MAX = 100_000_000  # longest maxLength kept as a counter (its states mu
 
 
 @functools.lru_cache(maxsize=64)
-def _counter(lo: int, hi: int) -> fsm.CounterDFA:
+def _counter(lo: int, hi: int | None) -> fsm.CounterDFA:
     from . import regex
 
     return regex.counter_dfa(lo, hi)
@@ -1346,10 +1346,12 @@ class _Ctx:
                     content = fsm.DfaNode(counted) if counted else NEVER
             if content is None and d is None:
                 content = regex.string_content(None, lo, hi)
-                if hi is not None and hi > _EMBED_REPEATS:
-                    # a computed counter (its states know their count: bounded-string masks come
-                    # from per-vocabulary tables); past _COUNTER_MAX one shared lazy automaton
-                    content = fsm.DfaNode(_counter(lo, hi)) if hi <= _COUNTER_MAX else self.lazy_node(content)
+                if (lo or hi is not None) and lo <= _COUNTER_MAX:
+                    # a computed counter (its states know their count: a string's masks come from
+                    # per-vocabulary tables, as a free string's do, not from trie walks over one
+                    # position per character); past _COUNTER_MAX one shared lazy automaton
+                    content = fsm.DfaNode(_counter(lo, hi)) if hi is None or hi <= _COUNTER_MAX \
+                        else self.lazy_node(content)
             elif content is None:
                 assert d is not None  # the branch above took content is None and d is None
                 if lo or hi is not None:

@@ -31,6 +31,7 @@ from .errors import AutomatonTooLarge, CompileTimeoutError
 BYTE_SYMBOLS = 256
 ALL_BYTES = (1 << 256) - 1
 DEFAULT_MAX_STATES = 200_000
+NO_BOUND = 1 << 40  # the room of a string with no maxLength (characters that still fit)
 
 # fixed random weights hashing a state's position set (shared: making them per automaton cost 25 µs each)
 _WEIGHTS = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64)
@@ -565,7 +566,7 @@ class _ComputedCounter:
 
     @property
     def num_states(self) -> int:
-        return (self.max_length + 1) * self.width
+        return (self._top + 1) * self.width
 
     def row(self, s: int) -> np.ndarray:
         raise NotImplementedError
@@ -577,10 +578,11 @@ class _ComputedCounter:
     def num_symbols(self) -> int:
         return self._cols
 
-    def _bounds(self, width: int, cols: int, min_length: int, max_length: int) -> None:
+    def _bounds(self, width: int, cols: int, min_length: int, max_length: int | None) -> None:
         self.width, self._cols = width, cols
         self.min_length, self.max_length = min_length, max_length
-        if (max_length + 1) * width >= 1 << 32:
+        self._top = min_length if max_length is None else max_length  # counts beyond this are not kept
+        if (self._top + 1) * width >= 1 << 32:
             raise ValueError(f"{type(self).__name__} states must fit in 32 bits")
 
     def position(self, s: int) -> tuple[int, int]:
@@ -591,7 +593,8 @@ class _ComputedCounter:
         end) at state ``s``; a character under way counts as done for both."""
         count, phase = self.position(s)
         done = count + (1 if phase != DFA.start else 0)
-        return self.max_length - done, self.min_length - done
+        room = NO_BOUND if self.max_length is None else self.max_length - done
+        return room, self.min_length - done
 
     def step(self, s: int, symbol: int) -> int:
         if s < 0 or symbol >= self.num_symbols:
@@ -615,10 +618,11 @@ class CounterDFA(_ComputedCounter):
     character DFA's rows, so a ``maxLength`` of 100,000 costs what one of 20 does, and the
     token level reads each state's count and phase to take a bounded string's mask from
     per-vocabulary tables (characters each token starts) instead of walking the vocabulary
-    from every position of the count.  Only embedded in lazy automata (a ``DfaNode``).
+    from every position of the count.  ``max_length`` None: no bound, the count stops at
+    ``min_length`` (a ``minLength`` alone).  Only embedded in lazy automata (a ``DfaNode``).
     """
 
-    def __init__(self, char: DFA, min_length: int, max_length: int) -> None:
+    def __init__(self, char: DFA, min_length: int, max_length: int | None) -> None:
         f = char_final(char)
         if f is None:
             raise ValueError("CounterDFA needs a one-character DFA with a single sink final state")
@@ -640,15 +644,19 @@ class CounterDFA(_ComputedCounter):
 
     def is_accepting(self, s: int) -> bool:
         k, p = divmod(int(s), self.m)
-        return p == 0 and self.min_length <= k <= self.max_length
+        return p == 0 and self.min_length <= k <= self._top
 
     def row(self, s: int) -> np.ndarray:
         """Transitions of ``s`` over raw symbols (-1 = dead)."""
         k, p = divmod(int(s), self.m)
         nx = self._next[p]
-        if k >= self.max_length:  # no room for another character (or its rest)
+        if self.max_length is None:  # the count stays at min_length once there
+            done = min(k + 1, self._top)
+        elif k >= self.max_length:  # no room for another character (or its rest)
             return np.full(nx.shape[0], -1, np.int64)
-        return np.where(nx == -2, (k + 1) * self.m, np.where(nx >= 0, k * self.m + nx, -1))
+        else:
+            done = k + 1
+        return np.where(nx == -2, done * self.m, np.where(nx >= 0, k * self.m + nx, -1))
 
 
 _COUNTED_MAX_STATES = 20_000  # largest pattern automaton a CountedDFA counts over

@@ -827,8 +827,8 @@ def length_dfa(min_length: int, max_length: int | None, char: DFA | None = None)
     return DFA(trans.astype(np.int32), accept, c.classmap).trim()
 
 
-def counter_dfa(min_length: int, max_length: int, char: DFA | None = None) -> CounterDFA:
-    """:func:`length_dfa` with a bound, as a :class:`CounterDFA` (rows computed, each state's count and phase known)."""
+def counter_dfa(min_length: int, max_length: int | None, char: DFA | None = None) -> CounterDFA:
+    """:func:`length_dfa` as a :class:`CounterDFA` (rows computed, each state's count and phase known)."""
     return CounterDFA(char if char is not None else char_dfa(ALL), min_length, max_length)
 
 

@@ -699,3 +699,35 @@ def test_counted_pattern_masks_equal_brute_force(prefix: bytes) -> None:
     got = set(ta.allowed_tokens(st).tolist()) & sample_set
     want = brute_force_allowed(d, es, vocab, sample)
     assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
+LENGTHS = {
+    "type": "object",
+    "properties": {
+        "name": {"$ref": "#/$defs/nonEmpty"},
+        "code": {"type": "string", "minLength": 3, "maxLength": 5},
+        "flag": {"type": "string", "maxLength": 2},
+        "list": {"type": "array", "items": {"$ref": "#/$defs/nonEmpty"}},
+    },
+    "additionalProperties": False,
+    "$defs": {"nonEmpty": {"type": "string", "minLength": 1}},
+}
+
+
+@pytest.mark.parametrize("prefix", [
+    b'{"name": "', b'{"name": "a', b'{"name": "\\', b'{"name": "\\u00', b'{"name": "\xc3', b'{"code": "',
+    b'{"code": "ab', b'{"code": "abc', b'{"code": "abcd', b'{"code": "abcde', b'{"flag": "', b'{"flag": "x',
+    b'{"flag": "xy', b'{"list": ["', b'{"list": ["a", "', b'{"list": ["a", "b',
+])
+def test_length_bounded_strings_are_string_positions(prefix: bytes) -> None:
+    """A minLength alone (no maxLength: the count stops at minLength) or a short maxLength is a
+    computed counter, so its masks come from the string tables, not trie walks over one position
+    per character; they equal brute force on the eager DFA."""
+    vocab, ta, d, sample, sample_set = _llama_case(LENGTHS, seed=13)
+    st = ta.walk(prefix)
+    es = d.run(prefix)
+    assert st > 0 and es >= 0, prefix
+    assert ta._string_position(st) is not None, prefix
+    got = set(ta.allowed_tokens(st).tolist()) & sample_set
+    want = brute_force_allowed(d, es, vocab, sample)
+    assert got == want, (prefix, sorted(got ^ want)[:10])
