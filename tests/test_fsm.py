@@ -692,12 +692,13 @@ def test_small_embedded_dfa_is_mirrored_at_once() -> None:
     of those that cannot end it are filled then, and the language is unchanged."""
     from jsonmode.fsm import literals_dfa
 
-    words = [f"v{i:03d}".encode() for i in range(40)]
-    node = seq(lit("["), DfaNode(literals_dfa(words)), lit("]"))
+    words = [f"v{i:03d}{'xyz'[i % 3] * (i % 5)}".encode() for i in range(40)]
+    inner = literals_dfa(words)
+    node = seq(lit("["), DfaNode(inner), lit("]"))
     lazy = LazyDFA(node)
     s = lazy.step(lazy.step(lazy.start, ord("[")), ord("v"))
-    trie = 1 + 1 + 1 + 4 + 40  # root, v, v0, v00..v03, the 40 words (which end it: rows built on demand)
-    assert s > 0 and lazy.num_states >= trie and int(lazy.expanded[: lazy.num_states].sum()) >= 7
+    pure = int((~inner.accept).sum())  # states that cannot end it: their rows are filled at once
+    assert s > 0 and lazy.num_states >= inner.num_states and int(lazy.expanded[: lazy.num_states].sum()) >= pure
     for w in words[:5] + [b"v04", b"v0400", b"w001"]:
         assert lazy.matches(b"[" + w + b"]") == (w in words), w
 
@@ -749,3 +750,28 @@ def test_deferred_lazy_dfa_walks_on_first_use() -> None:
 def test_deferred_lazy_dfa_must_not_accept_empty() -> None:
     with pytest.raises(RuntimeError, match="non-empty"):
         LazyDFA(opt(lit("a")), deferred=True).step(1, 0x61)
+
+
+def test_literals_dfa_is_minimal() -> None:
+    """An enum's trie merges equal subtrees (a DAWG): 1,554 codes of one shape need a handful of
+    states, not one per trie node, and the language is exactly the words."""
+    from jsonmode.fsm import literals_dfa
+
+    codes = [f"005-{i:03d}" for i in range(1554)]
+    d = literals_dfa(codes)
+    assert d.num_states <= 16
+    for w in ["005-000", "005-999", "005-1", "005-0001", "", "006-001"]:
+        assert d.matches(w.encode()) == (w in codes[:1000] or w in codes), w
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.text(alphabet="abc\u00e9", max_size=5), max_size=12))
+def test_literals_dfa_language(words: list[str]) -> None:
+    """Minimising the trie keeps the language: every word, and no other string of the alphabet."""
+    from jsonmode.fsm import literals_dfa
+
+    d = literals_dfa(words)
+    assert d.num_states <= 1 + sum(len(w.encode()) for w in words)
+    probes = set(words) | {w + "a" for w in words} | {w[:-1] for w in words} | {"", "ab", "cab", "\u00e9"}
+    for p in probes:
+        assert d.matches(p.encode()) == (p in words), p
