@@ -841,8 +841,8 @@ class TokenAutomaton:
             got: _Position | None
             if isinstance(auto, CountedDFA) and not letters:
                 k, q = divmod(inner, auto.n)
-                if k < auto.min_length or not lazy.follow_only(inst, 0x22):
-                    return None  # below minLength the margin says nothing: walked
+                if k < auto.min_length and not auto.gapless or not lazy.follow_only(inst, 0x22):
+                    return None  # below minLength the margin says nothing unless gapless: walked
                 got = auto.char, int(auto.phase[q]), auto.left(inner)[0], (auto, q, auto.margin(q))
             elif isinstance(auto, CounterDFA) and not letters:
                 got = auto.char, auto.position(inner)[1], auto.left(inner)[0], None
@@ -995,7 +995,8 @@ class TokenAutomaton:
             ok = self._pattern_quotes(counted, q, char, phase, after_first)
             stay, shut = stay[ok[stay]], shut[ok[shut]]
             fit = in_k.searchsorted(np.int64(room - counted.margin(q)), side="right")
-            if stay.size and (k < counted.min_length or stay.size > np.count_nonzero(ok[inside[:fit]])):
+            if stay.size and (k < counted.min_length and not counted.gapless
+                              or stay.size > np.count_nonzero(ok[inside[:fit]])):
                 return None
         parts = [stay, shut]
         if flags[-1] and phase == char.start:  # ``s`` itself may end the string

@@ -765,6 +765,12 @@ class CountedDFA(_ComputedCounter):
         hit = self._reach.any(axis=0)
         need = np.where(hit, self._reach.argmax(axis=0), max_length + 1).astype(np.int64)
         self.need = np.maximum(need - ~between, 0)
+        # every state that can end after j more characters can end after any more (a class
+        # repeated, a search): below minLength too, whether a token leaves the string able to
+        # end in bounds then depends on the room alone, as at or above it (see margin)
+        first = self._reach.argmax(axis=0)
+        after = np.arange(self._reach.shape[0])[:, None] >= first[None, :]
+        self.gapless = bool(np.all(self._reach | ~after | ~hit[None, :]))
         self._live_cache: dict[tuple[int, int], np.ndarray] = {}
         self._margins: np.ndarray | None = None
         self._walk: tuple[np.ndarray, np.ndarray] | None = None

@@ -731,3 +731,34 @@ def test_length_bounded_strings_are_string_positions(prefix: bytes) -> None:
     got = set(ta.allowed_tokens(st).tolist()) & sample_set
     want = brute_force_allowed(d, es, vocab, sample)
     assert got == want, (prefix, sorted(got ^ want)[:10])
+
+
+BELOW_MIN = {
+    "type": "object",
+    "properties": {
+        "name": {"type": "string", "pattern": "[a-zA-Z0-9_.-]+", "minLength": 3, "maxLength": 255},
+        "word": {"type": "string", "pattern": "^[a-z]+$", "minLength": 5, "maxLength": 40},
+        "pair": {"type": "string", "pattern": "^(ab)+$", "minLength": 4, "maxLength": 30},
+    },
+    "additionalProperties": False,
+}
+
+
+@pytest.mark.parametrize(("prefix", "fast"), [
+    (b'{"name": "', True), (b'{"name": "a', True), (b'{"name": "ab', True), (b'{"name": "a\\', True),
+    (b'{"name": "abc', True), (b'{"word": "', True), (b'{"word": "abcd', True), (b'{"pair": "', False),
+    (b'{"pair": "ab', False), (b'{"pair": "aba', False), (b'{"pair": "abab', True),
+])
+def test_counted_pattern_below_min_length(prefix: bytes, fast: bool) -> None:
+    """Below minLength a counted pattern takes the string tables when it is gapless (a state that
+    can end after j more characters can after any more: a class repeated, a search), so a long
+    maxLength is not a trie walk through one lazy state per count (Github_hard---o45481: one
+    30 ms mask); ``^(ab)+$`` is not, and is walked.  Masks equal brute force either way."""
+    vocab, ta, d, sample, sample_set = _llama_case(BELOW_MIN, seed=14)
+    st = ta.walk(prefix)
+    es = d.run(prefix)
+    assert st > 0 and es >= 0, prefix
+    assert (ta._string_position(st) is not None) == fast, prefix
+    got = set(ta.allowed_tokens(st).tolist()) & sample_set
+    want = brute_force_allowed(d, es, vocab, sample)
+    assert got == want, (prefix, sorted(got ^ want)[:10])
