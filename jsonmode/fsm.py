@@ -771,9 +771,40 @@ class CountedDFA(_ComputedCounter):
         first = self._reach.argmax(axis=0)
         after = np.arange(self._reach.shape[0])[:, None] >= first[None, :]
         self.gapless = bool(np.all(self._reach | ~after | ~hit[None, :]))
+        # below minLength the string tables serve when every state the string can be in there
+        # can still end in bounds (gapless, or checked count by count for a short minimum:
+        # ``^[+\w-]{5,96}$`` with minLength 5 has gaps past 96, none that matter)
         self._live_cache: dict[tuple[int, int], np.ndarray] = {}
         self._margins: np.ndarray | None = None
         self._walk: tuple[np.ndarray, np.ndarray] | None = None
+        self.below_min = self.gapless or self._below_min_live(between)
+
+    def _below_min_live(self, between: np.ndarray, limit: int = 64) -> bool:
+        """Every state reachable with ``k < min_length`` characters done (between characters or
+        inside one) is live at ``k``, so a token that keeps the pattern alive there keeps the
+        string able to end in bounds; False past ``limit`` (not checked)."""
+        if self.min_length > limit:
+            return False
+        rows = self._rows
+        cur = np.zeros(self.n, bool)
+        cur[0] = True
+        for k in range(self.min_length):
+            live = self.live(k)
+            nxt = np.zeros(self.n, bool)
+            front = cur
+            for _ in range(16):  # the bytes of one character
+                if not front.any():
+                    break
+                if not live[front].all():
+                    return False
+                t = rows[front]
+                t = np.unique(t[t >= 0])
+                done = between[t]
+                nxt[t[done]] = True
+                front = np.zeros(self.n, bool)
+                front[t[~done]] = True
+            cur = nxt
+        return True
 
     @classmethod
     def build(cls, d: DFA, char: DFA, min_length: int, max_length: int) -> CountedDFA | bool | None:

@@ -739,6 +739,7 @@ BELOW_MIN = {
         "name": {"type": "string", "pattern": "[a-zA-Z0-9_.-]+", "minLength": 3, "maxLength": 255},
         "word": {"type": "string", "pattern": "^[a-z]+$", "minLength": 5, "maxLength": 40},
         "pair": {"type": "string", "pattern": "^(ab)+$", "minLength": 4, "maxLength": 30},
+        "alt": {"type": "string", "pattern": "^(a{1,3}|b{10,20})$", "minLength": 5, "maxLength": 30},
     },
     "additionalProperties": False,
 }
@@ -746,14 +747,16 @@ BELOW_MIN = {
 
 @pytest.mark.parametrize(("prefix", "fast"), [
     (b'{"name": "', True), (b'{"name": "a', True), (b'{"name": "ab', True), (b'{"name": "a\\', True),
-    (b'{"name": "abc', True), (b'{"word": "', True), (b'{"word": "abcd', True), (b'{"pair": "', False),
-    (b'{"pair": "ab', False), (b'{"pair": "aba', False), (b'{"pair": "abab', True),
+    (b'{"name": "abc', True), (b'{"word": "', True), (b'{"word": "abcd', True), (b'{"pair": "', True),
+    (b'{"pair": "ab', True), (b'{"pair": "aba', True), (b'{"pair": "abab', True), (b'{"alt": "', False),
+    (b'{"alt": "b', False), (b'{"alt": "bbbb', False), (b'{"alt": "bbbbb', True),
 ])
 def test_counted_pattern_below_min_length(prefix: bytes, fast: bool) -> None:
-    """Below minLength a counted pattern takes the string tables when it is gapless (a state that
-    can end after j more characters can after any more: a class repeated, a search), so a long
-    maxLength is not a trie walk through one lazy state per count (Github_hard---o45481: one
-    30 ms mask); ``^(ab)+$`` is not, and is walked.  Masks equal brute force either way."""
+    """Below minLength a counted pattern takes the string tables when every state it can be in
+    there can still end in bounds (gapless: a class repeated, a search; or checked count by count:
+    ``^(ab)+$``), so a long maxLength is not a trie walk through one lazy state per count
+    (Github_hard---o45481: one 30 ms mask); ``^(a{1,3}|b{10,20})$`` with minLength 5 is not (``aa``
+    can never reach 5 characters) and is walked.  Masks equal brute force either way."""
     vocab, ta, d, sample, sample_set = _llama_case(BELOW_MIN, seed=14)
     st = ta.walk(prefix)
     es = d.run(prefix)
