@@ -723,14 +723,20 @@ def test_length_bounded_strings_are_string_positions(prefix: bytes) -> None:
     """A minLength alone (no maxLength: the count stops at minLength) or a short maxLength is a
     computed counter, so its masks come from the string tables, not trie walks over one position
     per character; they equal brute force on the eager DFA."""
-    vocab, ta, d, sample, sample_set = _llama_case(LENGTHS, seed=13)
+    assert _string_case_matches(LENGTHS, 13, prefix), prefix
+
+
+def _string_case_matches(schema: Any, seed: int, prefix: bytes) -> bool:
+    """``prefix``'s mask equals brute force on the eager DFA over a Llama sample; returns whether
+    the state is a string position (its quote-free tokens from the string tables)."""
+    vocab, ta, d, sample, sample_set = _llama_case(schema, seed=seed)
     st = ta.walk(prefix)
     es = d.run(prefix)
     assert st > 0 and es >= 0, prefix
-    assert ta._string_position(st) is not None, prefix
     got = set(ta.allowed_tokens(st).tolist()) & sample_set
     want = brute_force_allowed(d, es, vocab, sample)
     assert got == want, (prefix, sorted(got ^ want)[:10])
+    return ta._string_position(st) is not None
 
 
 BELOW_MIN = {
@@ -757,11 +763,4 @@ def test_counted_pattern_below_min_length(prefix: bytes, fast: bool) -> None:
     ``^(ab)+$``), so a long maxLength is not a trie walk through one lazy state per count
     (Github_hard---o45481: one 30 ms mask); ``^(a{1,3}|b{10,20})$`` with minLength 5 is not (``aa``
     can never reach 5 characters) and is walked.  Masks equal brute force either way."""
-    vocab, ta, d, sample, sample_set = _llama_case(BELOW_MIN, seed=14)
-    st = ta.walk(prefix)
-    es = d.run(prefix)
-    assert st > 0 and es >= 0, prefix
-    assert (ta._string_position(st) is not None) == fast, prefix
-    got = set(ta.allowed_tokens(st).tolist()) & sample_set
-    want = brute_force_allowed(d, es, vocab, sample)
-    assert got == want, (prefix, sorted(got ^ want)[:10])
+    assert _string_case_matches(BELOW_MIN, 14, prefix) == fast, prefix
