@@ -679,19 +679,15 @@ _COUNTED_MAX_STATES = 20_000  # largest pattern automaton a CountedDFA counts ov
 _COUNTED_MAX_PERIOD = 4096  # completion lengths followed before the sequence must repeat
 
 
-def _completions(rows: np.ndarray, accept: np.ndarray, between: np.ndarray) -> tuple[np.ndarray, int, int] | None:
-    """The states that reach acceptance after exactly ``j`` more characters, for every ``j``.
-
-    A character under way counts as one.  The sets form an eventually periodic sequence:
-    returned as (``reach[i]`` for ``i < pre + period``, ``pre``, ``period``), index ``j >= pre``
-    read at ``pre + (j - pre) % period``; None when it does not repeat within
-    ``_COUNTED_MAX_PERIOD``.
-    """
+def _char_steps(rows: np.ndarray, between: np.ndarray) -> tuple[np.ndarray, ...]:
+    """One character read from every state at once (breadth first over bytes: a character is at
+    most a few bytes): (``src``, ``dst``) pairs where finishing it from ``src`` lands between
+    characters at ``dst``, and (``msrc``, ``mid``) pairs where reading it passes through ``mid``."""
     n = rows.shape[0]
-    # (q, q2) pairs: finishing one character from q lands between characters at q2 (breadth
-    # first over bytes from every state at once: a character is at most a few bytes)
     src_l: list[np.ndarray] = []
     dst_l: list[np.ndarray] = []
+    msrc_l: list[np.ndarray] = []
+    mid_l: list[np.ndarray] = []
     o = s = np.arange(n, dtype=np.int64)
     for _ in range(16):
         if not s.size:
@@ -704,8 +700,23 @@ def _completions(rows: np.ndarray, accept: np.ndarray, between: np.ndarray) -> t
         src_l.append(o[done])
         dst_l.append(s[done])
         o, s = o[~done], s[~done]
-    src = np.concatenate(src_l) if src_l else np.zeros(0, np.int64)
-    dst = np.concatenate(dst_l) if dst_l else np.zeros(0, np.int64)
+        msrc_l.append(o)
+        mid_l.append(s)
+    empty = np.zeros(0, np.int64)
+    return tuple(np.concatenate(x) if x else empty for x in (src_l, dst_l, msrc_l, mid_l))
+
+
+def _completions(src: np.ndarray, dst: np.ndarray, accept: np.ndarray,
+                 between: np.ndarray) -> tuple[np.ndarray, int, int] | None:
+    """The states that reach acceptance after exactly ``j`` more characters, for every ``j``
+    (``src``, ``dst``: the character steps of :func:`_char_steps`).
+
+    A character under way counts as one.  The sets form an eventually periodic sequence:
+    returned as (``reach[i]`` for ``i < pre + period``, ``pre``, ``period``), index ``j >= pre``
+    read at ``pre + (j - pre) % period``; None when it does not repeat within
+    ``_COUNTED_MAX_PERIOD``.
+    """
+    n = accept.shape[0]
     cur = accept & between
     seen: dict[bytes, int] = {}
     sets: list[np.ndarray] = []
@@ -756,53 +767,45 @@ class CountedDFA(_ComputedCounter):
         # a byte that lands between characters completes one (characters are never empty)
         self._bump = ((rows >= 0) & between[np.maximum(rows, 0)]).astype(np.int64)
         self._bounds(self.n, int(rows.shape[1]), min_length, max_length)
-        got = _completions(rows, d.accept, between)
+        self._steps = _char_steps(rows, between)
+        got = _completions(self._steps[0], self._steps[1], d.accept, between)
         if got is None:
             raise ValueError("pattern automaton's completion lengths do not settle")
         self._reach, self._pre, self._period = got
         # fewest characters to an accepting state from each state, not counting one under way
         # (the room a token leaves counts the characters it starts)
         hit = self._reach.any(axis=0)
-        need = np.where(hit, self._reach.argmax(axis=0), max_length + 1).astype(np.int64)
+        first = self._reach.argmax(axis=0)
+        need = np.where(hit, first, max_length + 1).astype(np.int64)
         self.need = np.maximum(need - ~between, 0)
         # every state that can end after j more characters can end after any more (a class
         # repeated, a search): below minLength too, whether a token leaves the string able to
         # end in bounds then depends on the room alone, as at or above it (see margin)
-        first = self._reach.argmax(axis=0)
         after = np.arange(self._reach.shape[0])[:, None] >= first[None, :]
         self.gapless = bool(np.all(self._reach | ~after | ~hit[None, :]))
-        # below minLength the string tables serve when every state the string can be in there
-        # can still end in bounds (gapless, or checked count by count for a short minimum:
-        # ``^[+\w-]{5,96}$`` with minLength 5 has gaps past 96, none that matter)
         self._live_cache: dict[tuple[int, int], np.ndarray] = {}
         self._margins: np.ndarray | None = None
         self._walk: tuple[np.ndarray, np.ndarray] | None = None
-        self.below_min = self.gapless or self._below_min_live(between)
+        # below minLength the string tables serve when every state the string can be in there
+        # can still end in bounds (gapless, or checked count by count for a short minimum:
+        # ``^[+\w-]{5,96}$`` with minLength 5 has gaps past 96, none that matter)
+        self.below_min = self.gapless or self._below_min_live()
 
-    def _below_min_live(self, between: np.ndarray, limit: int = 64) -> bool:
+    def _below_min_live(self, limit: int = 64) -> bool:
         """Every state reachable with ``k < min_length`` characters done (between characters or
         inside one) is live at ``k``, so a token that keeps the pattern alive there keeps the
         string able to end in bounds; False past ``limit`` (not checked)."""
         if self.min_length > limit:
             return False
-        rows = self._rows
+        src, dst, msrc, mid = self._steps
         cur = np.zeros(self.n, bool)
         cur[0] = True
         for k in range(self.min_length):
             live = self.live(k)
+            if not (live[cur].all() and live[mid[cur[msrc]]].all()):
+                return False
             nxt = np.zeros(self.n, bool)
-            front = cur
-            for _ in range(16):  # the bytes of one character
-                if not front.any():
-                    break
-                if not live[front].all():
-                    return False
-                t = rows[front]
-                t = np.unique(t[t >= 0])
-                done = between[t]
-                nxt[t[done]] = True
-                front = np.zeros(self.n, bool)
-                front[t[~done]] = True
+            nxt[dst[cur[src]]] = True
             cur = nxt
         return True
 
@@ -894,6 +897,19 @@ class CountedDFA(_ComputedCounter):
     def is_accepting(self, s: int) -> bool:
         k, q = divmod(int(s), self.n)
         return bool(self.d.accept[q]) and self.min_length <= k <= self.max_length
+
+    def step(self, s: int, symbol: int) -> int:
+        """``row(s)[symbol]`` without building the row (a token stepped byte by byte)."""
+        if s < 0 or symbol >= self._cols:
+            return -1
+        k, q = divmod(int(s), self.n)
+        if k >= self.max_length and self.phase[q] == self.char.start:
+            return -1
+        r = int(self._rows[q, symbol])
+        if r < 0:
+            return -1
+        k += int(self._bump[q, symbol])
+        return k * self.n + r if self.live(k)[r] else -1
 
     def row(self, s: int) -> np.ndarray:
         """Transitions of ``s`` over raw symbols (-1 = dead, or no way to end in bounds)."""
