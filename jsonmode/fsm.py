@@ -355,6 +355,7 @@ def join(items: Sequence[Node], sep: Node) -> Node:
 
 
 _ROW_CACHE_STATES = 2048  # DFAs above this many states compute rows on demand
+_LITERAL_AHEAD = 8  # states of literal text built at once (see LazyDFA._literal_rows)
 _NARROW = 8  # plain positions reading at most this many symbols are keyed symbol by symbol
 _BULK_MIRROR = 4096  # embedded eager DFAs up to this size get all their states at first use
 
@@ -1416,11 +1417,14 @@ class LazyDFA:
             if not F:
                 self.expanded[s] = True
                 continue
-            if len(F) == 1 and F[0] >= INST:
-                # inside one embedded automaton (a string with a pattern or format, a $ref):
-                # mirror its row; most states of big schemas are of this kind
-                self._mirror_into(s, F[0])
-                continue
+            if len(F) == 1:
+                if F[0] >= INST:
+                    # inside one embedded automaton (a string with a pattern or format, a $ref):
+                    # mirror its row; most states of big schemas are of this kind
+                    self._mirror_into(s, F[0])
+                    continue
+                if self._literal_rows(s, F[0]):
+                    continue
             items = list(F)
             if self._one_gate_row(s, items):
                 continue
@@ -1495,6 +1499,31 @@ class LazyDFA:
                     tgt[u] = self._state(tuple(sorted(set(codes.tolist()))))
             self.table[s] = tgt[inv]
             self.expanded[s] = True
+
+    def _literal_rows(self, s: int, code: int) -> bool:
+        """Rows of literal text (a key's letters, punctuation): ``s`` reads one position that
+        reads one symbol, and so on along the literal for up to ``_LITERAL_AHEAD`` states.
+
+        A trie walk through a key needs the state of every letter its tokens span, and built
+        one general row at a time (one walk re-entry each) that was ~5 us a letter; here each
+        is one table write.  False (nothing done) when ``code`` reads more than one symbol.
+        """
+        lab = self.labels[code]
+        if lab & (lab - 1):
+            return False
+        for _ in range(_LITERAL_AHEAD):
+            t = self._state((code,))  # (may grow the table: index it after)
+            self.table[s, lab.bit_length() - 1] = t  # (an unexpanded row is all zeros)
+            self.expanded[s] = True
+            F = self._succ[t]
+            if self.expanded[t] or len(F) != 1 or F[0] >= INST:
+                break
+            code = F[0]
+            lab = self.labels[code]
+            if lab & (lab - 1):
+                break
+            s = t
+        return True
 
     def _one_gate_row(self, s: int, items: list[int]) -> bool:
         """Row of a state inside one embedded automaton beside a few narrow plain positions
