@@ -1624,9 +1624,19 @@ class LazyDFA:
         check_time()
         pure = fr[~acc]
         if pure.size:
-            rows = auto.row(slice(None))[pure, : self.n_sym] + 1
             js = ids[pure + 1]
-            self.table[js, : rows.shape[1]] = ids[rows]
+            if tokentrie.AVAILABLE and k == m:
+                # every instance of one automaton (a format on many properties) mirrors the
+                # same rows: kept on the automaton, 1-based (0 = dead), as int32
+                key = ("_mirror_rows", self.n_sym)
+                rows = auto.__dict__.get(key)
+                if rows is None:
+                    rows = (auto.row(slice(None))[pure, : self.n_sym] + 1).astype(np.int32)
+                    auto.__dict__[key] = rows
+                tokentrie.mirror_rows(rows, ids, js, self.table)
+            else:
+                rows = auto.row(slice(None))[pure, : self.n_sym] + 1
+                self.table[js, : rows.shape[1]] = ids[rows]
             self.expanded[js] = True
         self._inst_ids[inst] = ids
 

@@ -35,7 +35,7 @@ except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "missing_targets"]
+__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "mirror_rows", "missing_targets"]
 
 DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
 
@@ -264,6 +264,18 @@ def mirror_row(r: np.ndarray, ids: np.ndarray, out: np.ndarray) -> int:
 
 
 @_njit
+def mirror_rows(rows: np.ndarray, ids: np.ndarray, js: np.ndarray, table: np.ndarray) -> None:
+    """``table[js[i]] = ids[rows[i]]`` (zero past ``rows``' width is left as it is): the rows of an
+    embedded automaton's states in the outer one's ids, written in place (no gathered temporary,
+    no fancy-indexed assignment: ~25 us of a 32-state format automaton's ~60 us mirror)."""
+    w = min(rows.shape[1], table.shape[1])
+    for i in range(js.shape[0]):
+        j = js[i]
+        for c in range(w):
+            table[j, c] = ids[rows[i, c]]
+
+
+@_njit
 def missing_targets(r: np.ndarray, ids: np.ndarray, out: np.ndarray) -> int:
     """Write to ``out`` each distinct ``v`` in ``r`` with ``ids[v] < 0`` (first-seen order) and
     return how many: the inner states a mirrored row must create outer states for, without
@@ -356,4 +368,5 @@ def warm() -> None:
     clear_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     mirror_row(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
     missing_targets(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
+    mirror_rows(np.zeros((1, 2), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32), table)
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))
