@@ -79,6 +79,8 @@ class CompileOptions:
 
 _ANY_CACHE: dict[tuple[int, str, int], fsm.LazyDFA] = {}
 _KEY_DFA: list[fsm.DFA] = []
+_ANY_WARM_SYMBOLS = 3  # symbols from the start of each shared any-value automaton built when it is made
+_ANY_WARM_STATES = 2_000  # ... and at most this many states of it
 # Compiled leaf languages (strings with patterns/formats, enums) shared across schemas in a process:
 # real schemas repeat them (a $ref'd definition is expanded at every use).
 _MEMO: dict[str, tuple[Node, list[tuple[str, str, str]]]] = {}
@@ -276,6 +278,10 @@ class _Ctx:
                 # shared by every schema and grown on demand: bounded by its full size
                 # (only the nesting an instance reaches is ever built), not by one schema's max_states
                 lazy = fsm.LazyDFA(self._any_node(d), max_states=2_000_000)
+                # built now, once per process, for every later schema: the first bytes of a free
+                # value (a number's, a literal's, an object's first key) cost a cold mask ~1 ms
+                # of row builds per nesting level otherwise, in every schema with an open object
+                lazy.expand_near(_ANY_WARM_SYMBOLS, _ANY_WARM_STATES)
                 _ANY_CACHE[key] = lazy
         return fsm.DfaNode(lazy)
 

@@ -1763,6 +1763,21 @@ class LazyDFA:
                 self.expand([s])
             s += 1
 
+    def expand_near(self, depth: int, limit: int) -> int:
+        """Build the states within ``depth`` symbols of the start (breadth first), stopping once
+        ``limit`` states are known; returns how many are.  For automata shared by every schema
+        in a process: the first symbols of a value are where every output reads them first."""
+        frontier = [self.start]
+        seen = {0, self.start}
+        for _ in range(depth):
+            self.expand(frontier)
+            nxt = set(np.unique(self.table[frontier]).tolist()) - seen
+            seen |= nxt
+            frontier = sorted(nxt)
+            if not frontier or len(seen) > limit:
+                break
+        return len(seen) - 1
+
     def materialize(self) -> DFA:
         """The whole automaton as an eager, class-compressed :class:`DFA` (start 0)."""
         self.expand_all()
