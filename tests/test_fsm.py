@@ -287,6 +287,32 @@ def test_lazy_dfa_only_expands_what_is_walked() -> None:
     assert lazy.num_states > walked and m.matches(b"b" + b"a" * 30)
 
 
+def test_lazy_literal_rows_build_ahead_along_the_literal() -> None:
+    # one row write per letter, and up to _LITERAL_AHEAD letters at once: same language
+    node = seq(lit("abcdefghijklmnop"), alt(lit("q"), star(sym(A))))
+    lazy = LazyDFA(node)
+    lazy.expand([lazy.start])
+    assert 8 <= int(lazy.expanded[: lazy.num_states].sum()) <= 10  # the literal's first states, not all 16
+    eager = compile_dfa(node)
+    for w in [b"abcdefghijklmnop", b"abcdefghijklmnopq", b"abcdefghijklmnopaa", b"abcdefghijklmnoq", b"abc", b""]:
+        assert lazy.matches(w) == eager.matches(w), w
+    m = lazy.materialize()
+    for cut in range(17):  # every prefix of the literal, and one wrong letter at each position
+        w = b"abcdefghijklmnop"[:cut]
+        assert m.matches(w + b"q") == eager.matches(w + b"q") and m.matches(w + b"x") == eager.matches(w + b"x")
+
+
+def test_lazy_expand_near_builds_only_the_first_symbols() -> None:
+    node = alt(seq(lit("{"), star(sym_range(A, C)), lit("}")), lit("xyzzy"), seq(lit("x"), rep(sym(A), 3, 3)))
+    lazy = LazyDFA(node)
+    n = lazy.expand_near(2, limit=1000)
+    built = {s for s in range(1, lazy.num_states) if lazy.expanded[s]}
+    # start, then the states after one symbol ('{', 'x'); the states after two are known, not built
+    assert len(built) == 3 and n == lazy.num_states - 1
+    assert lazy.matches(b"{ab}") and lazy.matches(b"xyzzy") and lazy.matches(b"xaaa") and not lazy.matches(b"xaa")
+    assert LazyDFA(node).expand_near(5, limit=2) <= 4  # stops once past the limit
+
+
 def test_lazy_materialize_equals_compile_dfa() -> None:
     node = seq(star(alt(lit("ab"), lit("c"))), opt(lit("a")))
     m, e = LazyDFA(node).materialize(), compile_dfa(node)
