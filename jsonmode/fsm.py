@@ -1509,7 +1509,7 @@ class LazyDFA:
         is one table write.  False (nothing done) when ``code`` reads more than one symbol.
         """
         lab = self.labels[code]
-        if lab & (lab - 1):
+        if not lab or lab & (lab - 1):
             return False
         for _ in range(_LITERAL_AHEAD):
             t = self._state((code,))  # (may grow the table: index it after)
@@ -1520,7 +1520,7 @@ class LazyDFA:
                 break
             code = F[0]
             lab = self.labels[code]
-            if lab & (lab - 1):
+            if not lab or lab & (lab - 1):
                 break
             s = t
         return True
