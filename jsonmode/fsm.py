@@ -1506,7 +1506,7 @@ class LazyDFA:
 
         A trie walk through a key needs the state of every letter its tokens span, and built
         one general row at a time (one walk re-entry each) that was ~5 us a letter; here each
-        is one table write.  False (nothing done) when ``code`` reads more than one symbol.
+        is one table write.  False (nothing done) unless ``code`` reads exactly one symbol.
         """
         lab = self.labels[code]
         if not lab or lab & (lab - 1):
@@ -1628,11 +1628,11 @@ class LazyDFA:
             if tokentrie.AVAILABLE and k == m:
                 # every instance of one automaton (a format on many properties) mirrors the
                 # same rows: kept on the automaton, 1-based (0 = dead), as int32
-                key = ("_mirror_rows", self.n_sym)
-                rows = auto.__dict__.get(key)
+                cache = auto.__dict__.setdefault("_mirror_rows", {})  # (by width, as ``_rows``)
+                rows = cache.get(self.n_sym)
                 if rows is None:
                     rows = (auto.row(slice(None))[pure, : self.n_sym] + 1).astype(np.int32)
-                    auto.__dict__[key] = rows
+                    cache[self.n_sym] = rows
                 tokentrie.mirror_rows(rows, ids, js, self.table)
             else:
                 rows = auto.row(slice(None))[pure, : self.n_sym] + 1
