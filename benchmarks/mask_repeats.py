@@ -9,7 +9,7 @@ anywhere earlier in the process -- and what TBM would be if those repeats cost w
 cached mask costs: the headroom of a mask cache whose key does not depend on the schema
 (README, "What the tail is made of").
 
-    python -m benchmarks.mask_repeats DATA --tokenizer DIR [--sample N --seed S] [--json OUT]
+    python -m benchmarks.mask_repeats DATA --tokenizer DIR [--sample N --seed S] [--tests-only] [--json OUT]
 """
 
 from __future__ import annotations
@@ -30,18 +30,15 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a file, not only as ``python -m benchmarks...``
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.maskbench import SchemaFile, TokenizerHandle, read_dataset, stratified_sample  # noqa: E402
+from benchmarks._engines import EngineRefusal, JsonModeEngine  # noqa: E402
+from benchmarks.maskbench import SchemaFile, TokenizerHandle, _warm_up, read_dataset, stratified_sample  # noqa: E402
 
 
-def measure(files: Sequence[SchemaFile], tok: TokenizerHandle) -> dict[str, Any]:
-    """Run every file's tests; per mask call: time (us), cold, repeat in schema, repeat in process."""
-    from jsonmode import automaton
-    from jsonmode.errors import SchemaError
-    from jsonmode.vocab import Vocabulary
-
-    vocab = Vocabulary.from_tokenizer(tok.hf)
-    warm = automaton.compile_automaton({"type": "object"}, vocab)  # one-off set-up, as the harness's warm-up
-    warm.mask(warm.initial_state)
+def measure(files: Sequence[SchemaFile], tok: TokenizerHandle, *, tests_only: bool = False) -> dict[str, Any]:
+    """Run every file's tests through the harness's jsonmode adapter (its warm-up, compile and
+    refusals); per mask call: time (us), cold, repeat in schema, repeat in process."""
+    engine = JsonModeEngine(tok)
+    _warm_up(engine, tok)
     seen_process: set[bytes] = set()
     times: list[float] = []
     flags: list[int] = []  # bit 0 cold, bit 1 repeat within the schema, bit 2 repeat within the process
@@ -49,39 +46,39 @@ def measure(files: Sequence[SchemaFile], tok: TokenizerHandle) -> dict[str, Any]
     clock = time.perf_counter_ns
     for f in files:
         doc = f.load()
-        automaton._CACHE.clear()  # a schema seen twice is compiled twice (as in the harness)
+        tests = doc.get("tests") or []
+        if tests_only and not tests:
+            continue
         try:
-            ta = automaton.compile_automaton(doc.get("schema"), vocab)
-        except SchemaError:
+            matcher = engine.compile(doc.get("schema"))
+        except EngineRefusal:
             refused += 1
             continue
         schemas += 1
-        ta.mask(ta.initial_state)  # the TTFM mask: not a per-token call
-        visited = {ta.initial_state}
+        matcher.mask()  # the TTFM mask: not a per-token call
+        visited = {matcher.state}
         seen_schema: set[bytes] = set()
-        encoded = [tok.encode(json.dumps(t.get("data"), indent=None, ensure_ascii=False))
-                   for t in doc.get("tests") or []]
+        encoded = [tok.encode(json.dumps(t.get("data"), indent=None, ensure_ascii=False)) for t in tests]
         gc.disable()
         try:
             for ids in encoded:
-                state = ta.initial_state
+                matcher.reset()
                 for t in ids:
-                    cold = state not in visited  # masks are cached per state: a first visit computes one
+                    cold = matcher.state not in visited  # masks are cached per state: a first visit computes one
                     a = clock()
-                    m = ta.mask(state)
+                    m = matcher.mask()
                     b = clock()
                     flag = 0
                     if cold:
-                        visited.add(state)
+                        visited.add(matcher.state)
                         h = hashlib.blake2b(m.tobytes(), digest_size=16).digest()
                         flag = 1 | (2 if h in seen_schema else 0) | (4 if h in seen_process else 0)
                         seen_schema.add(h)
                         seen_process.add(h)
                     times.append((b - a) / 1e3)
                     flags.append(flag)
-                    if not ta.allows(state, t):
+                    if not matcher.allows(t) or not matcher.advance(t):
                         break
-                    state = ta.advance(state, t)
         finally:
             gc.enable()
     return {"schemas": schemas, "refused": refused, "distinct_masks": len(seen_process),
@@ -147,9 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     files = read_dataset(args.data)
     if args.sample:
         files = stratified_sample(files, args.sample, args.seed)
-    if args.tests_only:
-        files = [f for f in files if f.load().get("tests")]
-    summary = summarize(measure(files, TokenizerHandle(args.tokenizer)))
+    summary = summarize(measure(files, TokenizerHandle(args.tokenizer), tests_only=args.tests_only))
     print(render(summary))
     if args.json:
         Path(args.json).write_text(json.dumps(summary, indent=1))
