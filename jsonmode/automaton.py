@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -570,6 +571,30 @@ class TokenAutomaton:
             self._row_of[state] = row
             self._n_rows = row + 1
             return words
+
+    def warm(self, outputs: Iterable[Sequence[int]], seconds: float) -> int:
+        """Compute the masks along each token sequence in ``outputs`` until it leaves the
+        language or ``seconds`` have passed; returns the tokens walked.
+
+        First visits are the slow mask calls; compiling walks example outputs (sketches of
+        the schema) so the states real outputs share with them are a lookup by then.
+        """
+        deadline = time.perf_counter() + seconds
+        walked = 0
+        try:
+            for ids in outputs:
+                s = self.initial_state
+                for tid in ids:
+                    if time.perf_counter() > deadline:
+                        return walked
+                    words = self.mask(s)
+                    walked += 1
+                    if not 0 <= tid < self.width or not (int(words[tid >> 5]) >> (tid & 31)) & 1:
+                        break
+                    s = self.advance(s, tid)
+        except AutomatonTooLarge:
+            pass  # an output reaching that far raises it again, named, where it happens
+        return walked
 
     def ensure_masks(self, states: Iterable[int]) -> None:
         """Compute the masks still missing for ``states`` (negative row markers are skipped)."""
@@ -1537,12 +1562,27 @@ def automaton_from_node(
     return TokenAutomaton(lazy, vocab, specials=specials, key=key)
 
 
+WARM_SECONDS = 0.25  # default compile-time budget of TokenAutomaton.warm over schema sketches
+
+
+def _warm_with_sketches(ta: TokenAutomaton, schema: Any, encode: Any, seconds: float, compact: bool) -> None:
+    from .sketch import sketches
+
+    start = time.perf_counter()
+    seps = (",", ":") if compact else (", ", ": ")  # as outputs are written in that whitespace mode
+    texts = [json.dumps(x, ensure_ascii=False, separators=seps) for x in sketches(schema, seconds=seconds / 2)]
+    left = seconds - (time.perf_counter() - start)
+    if texts and left > 0:
+        ta.warm((encode(t) for t in texts), left)
+
+
 def compile_automaton(
     schema: dict[str, Any] | bool,
     vocab: Vocabulary,
     *,
     cache_dir: str | Path | None = None,
     precompute: bool | None = None,
+    warm_seconds: float = WARM_SECONDS,
     **options: Any,
 ) -> TokenAutomaton:
     """JSON Schema -> token automaton, cached in memory per (schema, vocabulary, options).
@@ -1551,6 +1591,9 @@ def compile_automaton(
     lenient, ...).  ``cache_dir`` adds an on-disk cache of DFA and masks.
     ``precompute`` computes every state's mask up front (default: when the DFA is
     small enough that it costs little and keeps every later mask a lookup).
+    ``warm_seconds``: time spent computing the masks along a few example instances of
+    the schema (:mod:`jsonmode.sketch`, tokenized by ``vocab.encode``), so the structural
+    states that outputs share are a lookup when generation starts; 0 turns it off.
     """
     from .compiler import CompileOptions, schema_to_node
 
@@ -1569,6 +1612,8 @@ def compile_automaton(
             ta = automaton_from_node(node, vocab, max_states=opts.max_lazy_states, key=key)
         if precompute:
             ta.precompute()
+        elif warm_seconds > 0 and vocab.encode is not None:
+            _warm_with_sketches(ta, schema, vocab.encode, warm_seconds, opts.whitespace == "compact")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,9 @@ class Vocabulary:
     logits_width: int
     added_text: dict[str, int] = field(default_factory=dict, repr=False)
     fingerprint: str = ""
+    # text -> token ids as the tokenizer writes them (no special tokens); None for hand-made
+    # vocabularies.  Compiling uses it to walk example outputs (see jsonmode.sketch).
+    encode: Callable[[str], list[int]] | None = field(default=None, repr=False, compare=False)
     _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -209,6 +212,7 @@ class Vocabulary:
             size=size,
             logits_width=logits_width,
             added_text=added_text,
+            encode=_Encoder(backend),
         )
 
     def __repr__(self) -> str:
@@ -241,6 +245,16 @@ def token_byte_matrix(vocab: Vocabulary) -> tuple[np.ndarray, np.ndarray]:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+class _Encoder:
+    """``text -> ids`` through a ``tokenizers.Tokenizer`` (a class, not a closure: picklable)."""
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+
+    def __call__(self, text: str) -> list[int]:
+        return list(self.backend.encode(text, add_special_tokens=False).ids)
 
 
 def _backend(tokenizer: Any) -> Any:
