@@ -29,6 +29,7 @@ __all__ = ["sketches"]
 MAX_DEPTH = 12  # nesting of a sketch; deeper values are the smallest of their type
 MAX_REF_REPEATS = 2  # times one $ref may be re-entered on a path (recursive schemas)
 MAX_STRING = 1_024  # longest string a sketch writes (a minLength above it is not sketched)
+_SAMPLE_STATES = 2_000  # largest automaton built to sample a pattern (past it: plain text)
 MAX_VALUES = 20_000  # values in one sketch (nested definitions multiply); past it, the smallest ones
 
 # bytes a sampled string prefers, most readable first (never '"' or '\\': no escapes to write)
@@ -75,9 +76,10 @@ def _string(pattern: str | None, lo: int, hi: int | None, fmt: str | None, k: in
             d = formats.format_dfa(fmt)
             if d is not None:
                 return _shortest(d)
-        if pattern is not None:
-            node = regex.string_content(pattern, lo, hi, max_states=20_000)
-            return _shortest(node.dfa) if isinstance(node, fsm.DfaNode) else None
+        if pattern is not None:  # the pattern alone, kept small: a sample must not cost a compile
+            d = fsm.compile_dfa(regex.pattern_node(pattern), max_states=_SAMPLE_STATES, max_positions=_SAMPLE_STATES)
+            text = _shortest(d)
+            return text if text is not None and lo <= len(text) and (hi is None or len(text) <= hi) else None
     except Exception:  # noqa: BLE001 - a sketch is best effort: the compiler reports real errors
         return None
     if lo > MAX_STRING:
@@ -126,10 +128,11 @@ class _Sketcher:
         hi = hi if isinstance(hi, int) else None
         pattern = pattern if isinstance(pattern, str) else None
         fmt = fmt if isinstance(fmt, str) else None
-        if (pattern is not None or fmt is not None) and self.deadline is not None \
-                and time.perf_counter() > self.deadline:
+        left = None if self.deadline is None else self.deadline - time.perf_counter()
+        if (pattern is not None or fmt is not None) and left is not None and left <= 0:
             pattern = fmt = None  # out of time for sampling automata: plain text
-        text = _string(pattern, lo, hi, fmt, self.k)
+        with fsm.time_limit(left, "warm_seconds"):  # a pattern's compile is cut off there (then plain text)
+            text = _string(pattern, lo, hi, fmt, self.k)
         return "a" if text is None else text
 
     def resolve(self, ref: Any) -> Any:
