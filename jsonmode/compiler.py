@@ -99,6 +99,42 @@ def _counter(lo: int, hi: int | None) -> fsm.CounterDFA:
     return regex.counter_dfa(lo, hi)
 
 
+def _class_counter(patterns: list[Any], fmt: Any, lo: int, hi: int | None) -> Node | None:
+    """A string whose one pattern is ``^C{m,n}$`` (and no format but an annotation) as a computed
+    counter over the JSON spellings of ``C``: its states know their count and character phase,
+    so its masks come from per-vocabulary tables, not from a trie walk per position (the
+    pattern's own automaton is a chain of ``n`` states, ~1-3 ms a first mask each at n = 255)."""
+    from . import formats, regex
+
+    if len(patterns) != 1 or not isinstance(patterns[0], str):
+        return None
+    if fmt is not None and not (isinstance(fmt, str) and formats.is_annotation(fmt)):
+        return None
+    found = regex.class_repeat(patterns[0])
+    if found is None:
+        return None
+    ranges, m, n = found
+    lo2 = max(lo, m)
+    hi2 = n if hi is None else (hi if n is None else min(hi, n))
+    if hi2 is not None and hi2 < lo2:
+        return NEVER
+    if lo2 == 0 and hi2 is None:
+        return None  # nothing to count: the pattern's one-state loop takes the string tables already
+    if lo2 > _COUNTER_MAX or (hi2 is not None and hi2 > _COUNTER_MAX):
+        return None
+    return _class_counter_node(ranges, lo2, hi2)
+
+
+@functools.lru_cache(maxsize=256)
+def _class_counter_node(ranges: tuple[tuple[int, int], ...], lo: int, hi: int | None) -> Node:
+    from . import regex
+
+    char = regex.char_dfa(ranges)
+    if char.is_empty():
+        return NEVER if lo else EMPTY
+    return fsm.DfaNode(regex.counter_dfa(lo, hi, char=char))
+
+
 def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.pop(next(iter(_MEMO)))
@@ -1321,6 +1357,9 @@ class _Ctx:
         if hi is not None and hi < lo:
             return NEVER
         pieces: list[fsm.DFA] = []
+        counted = _class_counter(patterns, fmt, lo, hi)
+        if counted is not None:
+            return seq(lit('"'), counted, lit('"'))
         try:
             from . import formats
 

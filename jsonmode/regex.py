@@ -785,6 +785,27 @@ def _anchored_branches(pattern: str, tree: CNode, limit: int = 256) -> list[tupl
     return out[::-1]
 
 
+def class_repeat(pattern: str) -> tuple[Ranges, int, int | None] | None:
+    """(class, lo, hi) when ``pattern`` is exactly ``^C{lo,hi}$`` for one character class ``C``
+    (``^[0-9a-f]{24}$``, ``^[\\w-]{1,255}$``, ``^\\d+$``): then it says only "lo..hi characters
+    of C", a count the compiler keeps as a computed counter instead of a chain of states."""
+    try:
+        branches = _anchored_branches(pattern, parse_pattern(pattern))
+    except SchemaError:
+        return None
+    if len(branches) != 1:
+        return None
+    start, items, end = branches[0]
+    if not (start and end) or len(items) != 1:
+        return None
+    item = items[0]
+    if isinstance(item, CSet):
+        return item.ranges, 1, 1
+    if isinstance(item, CRepeat) and isinstance(item.item, CSet):
+        return item.item.ranges, item.lo, item.hi
+    return None
+
+
 def pattern_node(pattern: str) -> Node:
     """Byte language of JSON string contents containing a match of ``pattern`` (search semantics)."""
     any_star = star(any_json_char())

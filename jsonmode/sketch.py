@@ -33,6 +33,7 @@ _SAMPLE_STATES = 2_000  # largest automaton built to sample a pattern (past it: 
 MAX_VALUES = 20_000  # values in one sketch (nested definitions multiply); past it, the smallest ones
 
 # bytes a sampled string prefers, most readable first (never '"' or '\\': no escapes to write)
+_OMIT = "\x00omit"  # (private key) property names a chosen oneOf branch rules out
 _PREFERRED = [ord(c) for c in "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-_.:/ @+,"]
 _PREFERRED += [b for b in range(0x20, 0x7F) if b not in _PREFERRED and b not in (0x22, 0x5C)]
 _INTEGERS = (1, 42, 2024)
@@ -78,8 +79,12 @@ def _string(pattern: str | None, lo: int, hi: int | None, fmt: str | None, k: in
                 return _shortest(d)
         if pattern is not None:  # the pattern alone, kept small: a sample must not cost a compile
             d = fsm.compile_dfa(regex.pattern_node(pattern), max_states=_SAMPLE_STATES, max_positions=_SAMPLE_STATES)
-            text = _shortest(d)
-            return text if text is not None and lo <= len(text) and (hi is None or len(text) <= hi) else None
+            # not empty where it may not be: an empty string's quotes are one token (` ""`), which
+            # would skip the state inside the string that real values start from
+            text = _shortest(d, lo or (1 if hi is None or hi > 0 else 0))
+            if text is None and not lo:
+                text = _shortest(d, 0)
+            return text if text is not None and (hi is None or len(text) <= hi) else None
     except Exception:  # noqa: BLE001 - a sketch is best effort: the compiler reports real errors
         return None
     if lo > MAX_STRING:
@@ -89,26 +94,32 @@ def _string(pattern: str | None, lo: int, hi: int | None, fmt: str | None, k: in
     return (text * (n // len(text) + 1))[:n]
 
 
-def _shortest(d: fsm.DFA) -> str | None:
-    """Shortest accepted string of ``d`` over readable ASCII, preferring letters (BFS)."""
-    parent: dict[int, tuple[int, int] | None] = {0: None}
-    queue = deque([0])
+def _shortest(d: fsm.DFA, lo: int = 0) -> str | None:
+    """Shortest accepted string of ``d`` of at least ``lo`` bytes over readable ASCII, preferring
+    letters (BFS over (state, length so far capped at ``lo``))."""
+    if lo > MAX_STRING:
+        return None
+    start = (0, 0)
+    parent: dict[tuple[int, int], tuple[tuple[int, int], int] | None] = {start: None}
+    queue = deque([start])
     while queue:
-        s = queue.popleft()
-        if d.is_accepting(s):
+        node = queue.popleft()
+        s, n = node
+        if n >= lo and d.is_accepting(s):
             out = bytearray()
-            step = parent[s]
+            step = parent[node]
             while step is not None:
-                s, b = step
+                node, b = step
                 out.append(b)
-                step = parent[s]
+                step = parent[node]
             return out[::-1].decode("ascii")
         row = d.row(s)
         for b in _PREFERRED:
             t = int(row[b]) if b < row.shape[0] else -1
-            if t >= 0 and t not in parent:
-                parent[t] = (s, b)
-                queue.append(t)
+            nxt = (t, min(n + 1, lo))
+            if t >= 0 and nxt not in parent:
+                parent[nxt] = (node, b)
+                queue.append(nxt)
     return None
 
 
@@ -133,6 +144,8 @@ class _Sketcher:
             pattern = fmt = None  # out of time for sampling automata: plain text
         with fsm.time_limit(left, "warm_seconds"):  # a pattern's compile is cut off there (then plain text)
             text = _string(pattern, lo, hi, fmt, self.k)
+        if text is None and (pattern is not None or fmt is not None):
+            text = _string(None, lo, hi, None, 0)  # the plainest text (no space) of the right length
         return "a" if text is None else text
 
     def resolve(self, ref: Any) -> Any:
@@ -179,6 +192,13 @@ class _Sketcher:
                         branch = {**target, **{kk: v for kk, v in branch.items() if kk != "$ref"}}
                 if isinstance(branch, dict) and rest:
                     branch = _merge(rest, branch)
+                if key == "oneOf" and isinstance(branch, dict):
+                    # exactly one branch: leave out the names only the other branches require
+                    mine = set(branch.get("required") or [])
+                    others = {n for b in real if b is not real[self.k % len(real)] and isinstance(b, dict)
+                              for n in b.get("required") or [] if isinstance(n, str)} - mine
+                    if others:
+                        branch = {**branch, _OMIT: others | set(branch.get(_OMIT, ()))}
                 return self.value(branch, depth + 1, refs)
         parts = s.get("allOf")
         if isinstance(parts, list):
@@ -242,9 +262,11 @@ class _Sketcher:
     def object(self, s: dict[str, Any], depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         props = s.get("properties")
+        omit = s.get(_OMIT, ())
         if isinstance(props, dict):
             for name, sub in props.items():
-                out[name] = self.value(sub, depth + 1, refs)
+                if name not in omit:
+                    out[name] = self.value(sub, depth + 1, refs)
         extra = s.get("additionalProperties")
         for name in s.get("required") or []:
             if isinstance(name, str) and name not in out:

@@ -764,3 +764,30 @@ def test_counted_pattern_below_min_length(prefix: bytes, fast: bool) -> None:
     (Github_hard---o45481: one 30 ms mask); ``^(a{1,3}|b{10,20})$`` with minLength 5 is not (``aa``
     can never reach 5 characters) and is walked.  Masks equal brute force either way."""
     assert _string_case_matches(BELOW_MIN, 14, prefix) == fast, prefix
+
+
+@pytest.mark.parametrize("pattern,lo,hi", [(r"^[0-9a-f]{3,5}$", 0, None), (r"^[0-9a-zA-Z_-]{1,40}$", 2, None),
+                                           (r"^\w{2,}$", 0, 6), (r"^[A-Fa-f\d]{8}$", 0, None)])
+def test_class_repeat_pattern_is_a_counter_with_the_same_masks(pattern: str, lo: int, hi: int | None) -> None:
+    """``^C{m,n}$`` compiles to a computed counter (jsonmode.compiler._class_counter); the same
+    pattern written as two equal branches takes the general pattern path: equal languages, equal
+    masks at every prefix."""
+    _, vocab = trained()
+    base: dict[str, Any] = {"type": "string", "pattern": pattern, "minLength": lo}
+    if hi is not None:
+        base["maxLength"] = hi
+    counted = automaton_from_node(schema_to_node(base, CompileOptions()), vocab)
+    general = automaton_from_node(schema_to_node({**base, "pattern": f"{pattern}|{pattern}"}, CompileOptions()), vocab)
+    assert any(type(a).__name__ == "CounterDFA" for a in counted.lazy.instances)
+    rng = random.Random(7)
+    for _ in range(40):
+        n = rng.randint(0, 12)
+        text = '"' + "".join(rng.choice("0a_F-z9 é\\u0041") for _ in range(n)) + '"'
+        data = text.encode()
+        assert counted.accepts_text(data) == general.accepts_text(data), text
+        for k in range(len(data) + 1):
+            sc, sg = counted.walk(data[:k]), general.walk(data[:k])
+            assert (sc < 0) == (sg < 0), data[:k]
+            if sc < 0:
+                break
+            assert np.array_equal(counted.mask(sc), general.mask(sg)), data[:k]

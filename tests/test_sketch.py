@@ -87,7 +87,7 @@ def test_out_of_time_patterns_fall_back_to_plain_text() -> None:
 
 
 def test_unsketchable_input_is_skipped_not_raised() -> None:
-    assert sketches({"type": "string", "pattern": "(?<=x)y"}) in ([], ["a"], ["abcde", "Hello world", "x1"])
+    assert all(isinstance(x, str) for x in sketches({"type": "string", "pattern": "(?<=x)y"}))
     assert sketches({"$ref": "#/nowhere"}) is not None
 
 
