@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import time
 from collections import deque
 from typing import Any
@@ -29,7 +30,7 @@ __all__ = ["sketches"]
 MAX_DEPTH = 12  # nesting of a sketch; deeper values are the smallest of their type
 MAX_REF_REPEATS = 2  # times one $ref may be re-entered on a path (recursive schemas)
 MAX_STRING = 1_024  # longest string a sketch writes (a minLength above it is not sketched)
-_SAMPLE_STATES = 2_000  # largest automaton built to sample a pattern (past it: plain text)
+_SAMPLE_STATES = 20_000  # largest automaton built to sample a pattern (past it: plain text)
 MAX_VALUES = 20_000  # values in one sketch (nested definitions multiply); past it, the smallest ones
 
 # bytes a sampled string prefers, most readable first (never '"' or '\\': no escapes to write)
@@ -268,11 +269,15 @@ class _Sketcher:
                 if name not in omit:
                     out[name] = self.value(sub, depth + 1, refs)
         extra = s.get("additionalProperties")
+        patterns = s.get("patternProperties")
         for name in s.get("required") or []:
             if isinstance(name, str) and name not in out:
-                out[name] = self.value(extra if isinstance(extra, dict) else {}, depth + 1, refs)
+                out[name] = self.value(_extra_schema(name, patterns, extra), depth + 1, refs)
+        for group in _forbidden_together(s.get("not")):
+            present = [n for n in out if n in group]
+            if present and len(present) == len(group):  # `not` of all of them: leave one out
+                del out[present[-1]]
         if not out:
-            patterns = s.get("patternProperties")
             if isinstance(patterns, dict) and patterns:
                 pat, sub = next(iter(patterns.items()))
                 out[self.string(pat, 1, None, None)] = self.value(sub, depth + 1, refs)
@@ -317,6 +322,30 @@ class _Sketcher:
         if integer:
             v = math.ceil(v)
         return v
+
+
+def _extra_schema(name: str, patterns: Any, extra: Any) -> Any:
+    """The schema of a property not declared in ``properties``: the first pattern it matches,
+    else ``additionalProperties``."""
+    if isinstance(patterns, dict):
+        for pat, sub in patterns.items():
+            try:
+                if re.search(pat, name):
+                    return sub
+            except re.error:
+                continue
+    return extra if isinstance(extra, dict) else {}
+
+
+def _forbidden_together(neg: Any) -> list[set[str]]:
+    """Sets of names that ``not`` forbids all at once (``not: {required: [...]}`` or an
+    ``allOf`` of such)."""
+    if not isinstance(neg, dict):
+        return []
+    parts = neg.get("allOf") if isinstance(neg.get("allOf"), list) else [neg]
+    names = {n for p in parts if isinstance(p, dict) for n in p.get("required") or [] if isinstance(n, str)}
+    simple = all(isinstance(p, dict) and set(p) <= {"required"} for p in parts)
+    return [names] if names and simple else []
 
 
 def _kind(s: dict[str, Any], k: int) -> str | None:

@@ -164,3 +164,17 @@ def test_sketches_of_simple_schemas_are_valid(schema: dict[str, Any]) -> None:
     assert out
     for x in out:
         jsonschema.validate(x, schema, format_checker=jsonschema.FormatChecker())
+
+
+def test_required_names_take_their_pattern_and_not_forbids_pairs() -> None:
+    schema = {
+        "type": "object",
+        "properties": {"id": {"type": "string"}, "site": {"type": "string"}, "app": {"type": "string"}},
+        "patternProperties": {"^n_": {"type": "integer"}},
+        "required": ["id", "n_count"],
+        "not": {"allOf": [{"required": ["site"]}, {"required": ["app"]}]},
+        "additionalProperties": False,
+    }
+    for x in sketches(schema):
+        jsonschema.validate(x, schema)
+        assert isinstance(x["n_count"], int) and not ("site" in x and "app" in x)
