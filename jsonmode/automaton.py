@@ -587,9 +587,8 @@ class TokenAutomaton:
                 for tid in ids:
                     if time.perf_counter() > deadline:
                         return walked
-                    words = self.mask(s)
                     walked += 1
-                    if not 0 <= tid < self.width or not (int(words[tid >> 5]) >> (tid & 31)) & 1:
+                    if not self.allows(s, tid):  # (computes the mask of s: the point of the walk)
                         break
                     s = self.advance(s, tid)
         except AutomatonTooLarge:

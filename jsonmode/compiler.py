@@ -92,11 +92,12 @@ _CONTAINS_MAX_NODES = 4096  # automaton nodes of a contains array (items written
 _COUNTER_MAX = 100_000_000  # longest maxLength kept as a counter (its states must fit 32 bits)
 
 
-@functools.lru_cache(maxsize=64)
-def _counter(lo: int, hi: int | None) -> fsm.CounterDFA:
+@functools.lru_cache(maxsize=256)
+def _counter(lo: int, hi: int | None, ranges: tuple[tuple[int, int], ...] | None = None) -> fsm.CounterDFA:
+    """``lo..hi`` JSON string characters (of ``ranges`` only, when given) as a computed counter."""
     from . import regex
 
-    return regex.counter_dfa(lo, hi)
+    return regex.counter_dfa(lo, hi, char=None if ranges is None else regex.char_dfa(ranges))
 
 
 def _class_counter(patterns: list[Any], fmt: Any, lo: int, hi: int | None) -> Node | None:
@@ -122,17 +123,9 @@ def _class_counter(patterns: list[Any], fmt: Any, lo: int, hi: int | None) -> No
         return None  # nothing to count: the pattern's one-state loop takes the string tables already
     if lo2 > _COUNTER_MAX or (hi2 is not None and hi2 > _COUNTER_MAX):
         return None
-    return _class_counter_node(ranges, lo2, hi2)
-
-
-@functools.lru_cache(maxsize=256)
-def _class_counter_node(ranges: tuple[tuple[int, int], ...], lo: int, hi: int | None) -> Node:
-    from . import regex
-
-    char = regex.char_dfa(ranges)
-    if char.is_empty():
-        return NEVER if lo else EMPTY
-    return fsm.DfaNode(regex.counter_dfa(lo, hi, char=char))
+    if regex.char_dfa(ranges).is_empty():  # a class with no character JSON can spell
+        return NEVER if lo2 else EMPTY
+    return fsm.DfaNode(_counter(lo2, hi2, ranges))
 
 
 def _memo_put(key: str, value: tuple[Node, list[tuple[str, str, str]]]) -> None:

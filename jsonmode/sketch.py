@@ -18,12 +18,13 @@ from __future__ import annotations
 import functools
 import json
 import math
-import re
 import time
 from collections import deque
 from typing import Any
 
 from . import formats, fsm, regex
+from .errors import SchemaError
+from .schema import resolve_ref
 
 __all__ = ["sketches"]
 
@@ -150,18 +151,12 @@ class _Sketcher:
         return "a" if text is None else text
 
     def resolve(self, ref: Any) -> Any:
-        if not isinstance(ref, str) or not ref.startswith("#"):
+        if not isinstance(ref, str):
             return None
-        node = self.root
-        for part in ref[1:].split("/")[1:]:
-            part = part.replace("~1", "/").replace("~0", "~")
-            if isinstance(node, dict) and part in node:
-                node = node[part]
-            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-                node = node[int(part)]
-            else:
-                return None
-        return node
+        try:
+            return resolve_ref(self.root, ref, "")[0]
+        except SchemaError:  # the compiler reports it, named
+            return None
 
     def value(self, s: Any, depth: int, refs: tuple[str, ...]) -> Any:
         self.left[0] -= 1
@@ -185,7 +180,7 @@ class _Sketcher:
             branches = s.get(key)
             if isinstance(branches, list) and branches:
                 real = [b for b in branches if not (isinstance(b, dict) and b.get("type") == "null")] or branches
-                branch = real[self.k % len(real)]
+                branch = chosen = real[self.k % len(real)]
                 rest = {kk: v for kk, v in s.items() if kk != key}
                 if isinstance(branch, dict) and "$ref" in branch:
                     target = self.resolve(branch["$ref"])
@@ -196,7 +191,7 @@ class _Sketcher:
                 if key == "oneOf" and isinstance(branch, dict):
                     # exactly one branch: leave out the names only the other branches require
                     mine = set(branch.get("required") or [])
-                    others = {n for b in real if b is not real[self.k % len(real)] and isinstance(b, dict)
+                    others = {n for b in real if b is not chosen and isinstance(b, dict)
                               for n in b.get("required") or [] if isinstance(n, str)} - mine
                     if others:
                         branch = {**branch, _OMIT: others | set(branch.get(_OMIT, ()))}
@@ -301,7 +296,7 @@ class _Sketcher:
         return [_Sketcher(self.root, self.k + i, self.deadline, self.left).value(item, depth + 1, refs) for i in range(n)]
 
     def number(self, s: dict[str, Any], integer: bool) -> int | float:
-        v: int | float = (_INTEGERS if integer else _NUMBERS)[self.k % 3]
+        v: int | float = (_INTEGERS if integer else _NUMBERS)[self.k % len(_INTEGERS)]
         lo, hi = s.get("minimum"), s.get("maximum")
         xlo, xhi = s.get("exclusiveMinimum"), s.get("exclusiveMaximum")
         if _num(xlo) and v <= xlo:
@@ -325,15 +320,13 @@ class _Sketcher:
 
 
 def _extra_schema(name: str, patterns: Any, extra: Any) -> Any:
-    """The schema of a property not declared in ``properties``: the first pattern it matches,
-    else ``additionalProperties``."""
-    if isinstance(patterns, dict):
-        for pat, sub in patterns.items():
-            try:
-                if re.search(pat, name):
-                    return sub
-            except re.error:
-                continue
+    """The schema of a property not declared in ``properties``: the first ``patternProperties``
+    entry it matches (by the compiler's own pattern automata), else ``additionalProperties``."""
+    from .compiler import _matching_patterns
+
+    hits = _matching_patterns(patterns, name) if isinstance(patterns, dict) else None
+    if hits:
+        return hits[0]
     return extra if isinstance(extra, dict) else {}
 
 
