@@ -522,6 +522,10 @@ class TokenAutomaton:
     def eos_ids(self) -> np.ndarray:
         return self._eos
 
+    def has_mask(self, state: int) -> bool:
+        """Whether ``state``'s mask is computed already (a :meth:`mask` call is then a lookup)."""
+        return 0 <= state < self.lazy.n and bool(self._row_of[state] >= 0)
+
     def mask(self, state: int) -> np.ndarray:
         """Packed allowed-token bitmask (int32 words) for ``state``; computed once, then cached."""
         row = self._row_of[state]
