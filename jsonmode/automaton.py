@@ -56,6 +56,8 @@ _COUNTED_LIST_MAX = 32  # edge tokens of a counted string stepped in Python (mor
 _BLOCK_SHIFT = 6  # masks are stored in blocks of 64 rows (1 MB at a 128k vocabulary)
 _BLOCK = 1 << _BLOCK_SHIFT
 _BLOCK_LOW = _BLOCK - 1
+_PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared with (0: none)
+_WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
 
@@ -465,6 +467,9 @@ class TokenAutomaton:
         self._byte_roots[256:] = False  # (special symbols are whole tokens: always a root)
         self._pattern_quote_ok: dict[tuple[int, int, bool], np.ndarray] = {}  # (pattern, state, mode) -> over quote_ids
         self._pattern_cache: dict[tuple[int, int], np.ndarray] = {}  # (counted pattern, state) -> packed tokens
+        # counted pattern -> its latest walks (state, states reached, packed tokens), newest first
+        self._pattern_witnesses: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
+        self._pattern_alias: dict[tuple[int, int], int] = {}  # (counted pattern, state) -> the state it walks as
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # (q, char, phase, mode) -> ok
         self._close_here: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # the same -> closing at once
@@ -1048,7 +1053,11 @@ class TokenAutomaton:
     def _pattern_quotes(self, auto: CountedDFA, q: int, char: DFA, phase: int, after_first: bool) -> np.ndarray:
         """Over ``quote_ids``: the pattern automaton of ``auto`` survives, from its state ``q``,
         what a token reads inside the string, and accepts before its closing quote if it has
-        one (a walk of those ~1% of the vocabulary over the pattern's own table, once per state)."""
+        one (a walk of those ~1% of the vocabulary over the pattern's own table, once per state).
+        From a token's start those are trie paths: a state that walks as another
+        (:meth:`_pattern_words`) shares its result."""
+        if not after_first:
+            q = self._pattern_alias.get((id(auto), q), q)
         key = (id(auto), q, after_first)
         ok = self._pattern_quote_ok.get(key)
         if ok is None:
@@ -1211,21 +1220,37 @@ class TokenAutomaton:
 
     def _pattern_words(self, auto: CountedDFA, q: int) -> np.ndarray:
         """Packed quote-free tokens the pattern automaton of ``auto`` survives from its state ``q``
-        (a trie walk over its own small table, once per state)."""
+        (a trie walk over its own small table, once per state).
+
+        A counted repetition (``(\\S+\\s+){0,99}``: a word limit) has a state per count, and
+        every one of them was a walk of the whole trie (~2 ms: nearly every token keeps a
+        word going) for the same tokens; so a state whose walk would go exactly as a recent
+        one's went (:func:`~jsonmode.tokentrie.same_region`, tens of microseconds) takes its
+        tokens instead."""
         key = (id(auto), q)
         words = self._pattern_cache.get(key)
-        if words is None:
-            tr = self.tables.trie
-            assert tr is not None
-            table, expanded = auto.walk_table  # (bytes only: special symbols are never walked from a root)
-            stop = np.ones(table.shape[0], np.int8)  # a quote (escaped, or closing: see walk_table) reads on
-            words = np.zeros(self.num_words, np.uint32)
-            n_stops = np.zeros(1, np.int64)
-            status, _ = tokentrie.trie_walk(table, expanded, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
-                                            self.width, words, self._stack, 0, self._byte_roots, stop,
-                                            self._stops, n_stops)
-            assert status == tokentrie.DONE
-            self._pattern_cache[key] = words
+        if words is not None:
+            return words
+        tr = self.tables.trie
+        assert tr is not None
+        table, _ = auto.walk_table  # (bytes only: special symbols are never walked from a root)
+        witnesses = self._pattern_witnesses.setdefault(id(auto), [])
+        if witnesses:
+            phi = np.full(table.shape[0], -1, np.int32)
+            queue = np.empty(table.shape[0], np.int32)
+            for a, seen, got in witnesses:
+                if tokentrie.same_region(table, a + 1, seen, q + 1, phi, queue):
+                    self._pattern_cache[key] = got
+                    self._pattern_alias[key] = a
+                    return got
+        words = np.zeros(self.num_words, np.uint32)
+        seen = np.zeros(table.shape[0], bool)
+        tokentrie.seen_walk(table, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup, self.width, words,
+                            self._stack, self._byte_roots, seen)
+        self._pattern_cache[key] = words
+        if _PATTERN_WITNESSES and np.count_nonzero(seen) <= _WITNESS_STATES:
+            witnesses.insert(0, (q, seen, words))
+            del witnesses[_PATTERN_WITNESSES:]
         return words
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:

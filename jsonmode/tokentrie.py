@@ -35,7 +35,8 @@ except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
     numba = None
     AVAILABLE = False
 
-__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "mirror_rows", "missing_targets"]
+__all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "mirror_rows",
+           "missing_targets", "seen_walk", "same_region"]
 
 DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
 
@@ -206,6 +207,79 @@ def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarr
 
 
 @_njit
+def seen_walk(table: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray, skip: np.ndarray,
+              tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray, stack: np.ndarray,
+              roots: np.ndarray, seen: np.ndarray) -> None:
+    """:func:`trie_walk` over a complete table (every row built, no quote stops) that also marks
+    in ``seen`` every state the walk reaches: the region :func:`same_region` compares."""
+    n = sym.shape[0]
+    stack[0] = start
+    seen[start] = True
+    i = 0
+    while i < n:
+        d = depth[i]
+        if d == 0 and not roots[sym[i]]:
+            i = skip[i]
+            continue
+        st = table[stack[d], sym[i]]
+        if st == 0:
+            i = skip[i]
+            continue
+        stack[d + 1] = st
+        seen[st] = True
+        t = tok[i]
+        while t >= 0:
+            if t < width:
+                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
+            t = dup[t]
+        i += 1
+
+
+@_njit
+def same_region(table: np.ndarray, a: int, seen: np.ndarray, b: int, phi: np.ndarray, queue: np.ndarray) -> bool:
+    """Whether every trie walk from ``b`` goes as the one from ``a`` went (so both allow the same
+    tokens), given ``seen``: the states the walk from ``a`` reached (see :func:`seen_walk`).
+
+    Maps each seen state ``v`` to the state ``phi[v]`` the same path reaches from ``b``, and
+    checks that every byte dead from ``v`` is dead from ``phi[v]`` and that every byte into a
+    seen state leads, from ``phi[v]``, where the map says.  A byte from ``v`` into an unseen
+    state is read at no trie node where the walk was at ``v`` (it would have seen it), so it is
+    not read from ``phi[v]`` either.  Exact on the safe side: a dead byte that no token reads
+    there still counts as a difference.  ``phi`` (one int32 per state, all -1) is restored.
+    """
+    phi[a] = b
+    queue[0] = a
+    size = 1
+    same = True
+    i = 0
+    while i < size and same:
+        v = queue[i]
+        pv = phi[v]
+        for c in range(table.shape[1]):
+            w = table[v, c]
+            w2 = table[pv, c]
+            if w == 0:
+                if w2 != 0:
+                    same = False
+                    break
+            elif seen[w]:
+                if w2 == 0:
+                    same = False
+                    break
+                if phi[w] < 0:
+                    phi[w] = w2
+                    queue[size] = w
+                    size += 1
+                elif phi[w] != w2:
+                    same = False
+                    break
+        i += 1
+    for k in range(size):
+        phi[queue[k]] = -1
+    return same
+
+
+@_njit
 def list_walk(table: np.ndarray, expanded: np.ndarray, start: int, ids: np.ndarray, buf: np.ndarray,
               offsets: np.ndarray, lengths: np.ndarray, width: int, out: np.ndarray,
               pos: int) -> tuple[int, int]:
@@ -370,3 +444,7 @@ def warm() -> None:
     missing_targets(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))
     mirror_rows(np.zeros((1, 2), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32), table)
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))
+    seen = np.zeros(2, bool)
+    seen_walk(table, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32), np.zeros(4, np.int32),
+              np.ones(257, bool), seen)
+    same_region(table, 1, seen, 1, np.full(2, -1, np.int32), np.zeros(2, np.int32))

@@ -791,3 +791,26 @@ def test_class_repeat_pattern_is_a_counter_with_the_same_masks(pattern: str, lo:
             if sc < 0:
                 break
             assert np.array_equal(counted.mask(sc), general.mask(sg)), data[:k]
+
+
+@pytest.mark.parametrize("family", ["trained", "llama"])
+def test_word_limit_states_share_pattern_walks(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A word limit has a pattern state per word count; states far from the limit take the
+    tokens of an earlier one that walks the same way, and every mask equals the one walked
+    from scratch (no sharing), up to and past the limit's reach."""
+    _, vocab = _tokenizer(family)
+    schema = {"type": "string", "pattern": r"^(?:\S+\s+){0,12}\S+$", "maxLength": 200}
+    prefixes = [b'"' + b"w " * k for k in range(15)] + [b'"' + b"wo rd " * k + b"x" for k in range(7)]
+    shared = compile_automaton(schema, vocab, warm_seconds=0)
+    states = [shared.walk(prefix) for prefix in prefixes]
+    masks = [shared.mask(s).copy() if s > 0 else None for s in states]
+    monkeypatch.setattr(automaton_mod, "_PATTERN_WITNESSES", 0)
+    automaton_mod._CACHE.clear()
+    alone = compile_automaton(schema, vocab, warm_seconds=0)
+    assert alone is not shared
+    for prefix, a, mask in zip(prefixes, states, masks, strict=True):
+        b = alone.walk(prefix)
+        assert (a > 0) == (b > 0), prefix
+        if mask is not None:
+            assert np.array_equal(mask, alone.mask(b)), prefix
+    assert shared._pattern_alias and not alone._pattern_alias

@@ -195,3 +195,61 @@ def test_missing_targets_lists_each_unmapped_target_once(r: list[int], ids: list
     want = list(dict.fromkeys(v for v in r if ids[v] < 0))  # distinct, first-seen order
     assert out[:k].tolist() == want
     assert ii.tolist() == before.tolist()  # the marks it uses are restored
+
+
+def _seen_walk(table: np.ndarray, start: int, trie: tokentrie.TokenTrie, width: int) -> tuple[np.ndarray, np.ndarray]:
+    out = np.zeros((width + 31) // 32, np.uint32)
+    seen = np.zeros(table.shape[0], bool)
+    tokentrie.seen_walk(table, start, trie.sym, trie.depth, trie.skip, trie.tok, trie.dup, width, out,
+                        np.zeros(trie.max_depth + 2, np.int32), np.ones(257, bool), seen)
+    return out, seen
+
+
+@settings(max_examples=150, deadline=None)
+@given(dfa_and_vocab())
+def test_same_region_implies_same_tokens(case: tuple[np.ndarray, list[bytes]]) -> None:
+    """seen_walk allows what a per-token walk allows and marks every state a token passes; a
+    state that same_region says walks as another allows exactly its tokens."""
+    table, tokens = case
+    trie = tokentrie.build_trie(*_tables(tokens))
+    width = len(tokens)
+    n = table.shape[0]
+    phi, queue = np.full(n, -1, np.int32), np.zeros(n, np.int32)
+    for a in range(1, n):
+        words, seen = _seen_walk(table, a, trie, width)
+        assert _bits(words) == _expected(table, a, tokens, width)
+        passed = {a}
+        for tok in tokens:
+            q = a
+            for c in tok:
+                q = int(table[q, c])
+                if not q:
+                    break
+                passed.add(q)
+        assert set(np.flatnonzero(seen).tolist()) == passed
+        for b in range(1, n):
+            if tokentrie.same_region(table, a, seen, b, phi, queue):
+                assert _expected(table, b, tokens, width) == _bits(words), (a, b)
+            assert (phi == -1).all()
+
+
+def test_same_region_follows_a_counter_until_its_end() -> None:
+    """A word counter (state 2k: in word k, 2k+1: after it; at most 5 words): tokens of one word
+    and a space walk from word k as from word k-1 while the end is out of their reach."""
+    words = 5
+    n = 2 * words + 1
+    table = np.zeros((n, 257), np.int32)
+    for k in range(words):
+        w, sp = 2 * k + 1, 2 * k + 2  # rows 1.. (0 dead)
+        table[w, ord("a")] = w
+        if k + 1 < words:
+            table[w, ord(" ")] = sp
+            table[sp, ord(" ")] = sp
+            table[sp, ord("a")] = 2 * k + 3
+    tokens = [b"a", b"aa", b" a", b" ", b"a a"]
+    trie = tokentrie.build_trie(*_tables(tokens))
+    phi, queue = np.full(n, -1, np.int32), np.zeros(n, np.int32)
+    _, seen = _seen_walk(table, 1, trie, len(tokens))
+    assert tokentrie.same_region(table, 1, seen, 3, phi, queue)  # word 0 and word 1: far from the end
+    assert not tokentrie.same_region(table, 1, seen, 9, phi, queue)  # word 4 cannot read a space
+    assert _expected(table, 9, tokens, len(tokens)) != _expected(table, 1, tokens, len(tokens))
