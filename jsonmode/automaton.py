@@ -56,6 +56,8 @@ _COUNTED_LIST_MAX = 32  # edge tokens of a counted string stepped in Python (mor
 _BLOCK_SHIFT = 6  # masks are stored in blocks of 64 rows (1 MB at a 128k vocabulary)
 _BLOCK = 1 << _BLOCK_SHIFT
 _BLOCK_LOW = _BLOCK - 1
+_KEEP_SETTLED = True  # (A/B switch) keep masks whose strings were settled from tables too
+_MIRROR_LEVELS = 16  # embedded-automaton levels a state's mask is looked up and kept at
 _PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared with (0: none)
 _WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
@@ -428,6 +430,36 @@ def _ends_between_characters(d: StringsDFA) -> bool:
     return got
 
 
+class _Visits:
+    """States some compiled walks reached: a flag per state and their list, cleared state by
+    state (a big automaton has ~10^5 states; a walk reaches tens)."""
+
+    def __init__(self) -> None:
+        self.seen = np.zeros(64, bool)
+        self.vis = np.zeros(256, np.int32)
+        self.count = np.zeros(1, np.int64)
+
+    def args(self, n_states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The walk arguments, with a flag for each of ``n_states`` states."""
+        self.seen = _grown(self.seen, n_states, 0)
+        return self.seen, self.vis, self.count
+
+    def take(self) -> np.ndarray | None:
+        """The states listed since the last take, all cleared; None where the list overflowed."""
+        k = int(self.count[0])
+        self.count[0] = 0
+        if k > self.vis.shape[0]:
+            self.seen[:] = False
+            self.vis = np.zeros(2 * k, np.int32)
+            return None
+        got = self.vis[:k].copy()
+        self.seen[got] = False
+        return got
+
+
+_NO_VISITS = (np.zeros(0, bool), np.zeros(0, np.int32), np.zeros(1, np.int64))  # (records nothing)
+
+
 class TokenAutomaton:
     """A DFA over token ids: masks, advance, acceptance.  Thread-safe for reads."""
 
@@ -470,6 +502,17 @@ class TokenAutomaton:
         # counted pattern -> its latest walks (state, states reached, packed tokens), newest first
         self._pattern_witnesses: dict[int, list[tuple[int, np.ndarray, np.ndarray]]] = {}
         self._pattern_alias: dict[tuple[int, int], int] = {}  # (counted pattern, state) -> the state it walks as
+        self._inner_masks: dict[tuple[int, int], np.ndarray] = {}  # (embedded automaton, its state) -> mask
+        self.inner_hits = 0  # masks taken from _inner_masks (a mirror state met again)
+        self._visits = _Visits()  # states the walks of a recorded mask reached
+        self._recording = False  # a mask that _keep_inner may keep is being computed
+        self._record_ok = True
+        self._record_extra: list[np.ndarray] = []
+        self._suffix_visits = _Visits()  # (for _quote_suffix)
+        self._suffix_states: dict[tuple[Any, ...], np.ndarray] = {}  # _suffix_ok key -> states its walk reached
+        self._ctx_suffix: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # _quote_ctx key -> its _quote_suffix key
+        self._quote_used: list[tuple[Any, ...]] = []  # _quote_suffix keys the last _quote_allowed relied on
+        self._opened_from: dict[int, list[tuple[Any, ...]]] = {}  # stop-2 state -> its _quote_used
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # (q, char, phase, mode) -> ok
         self._close_here: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # the same -> closing at once
@@ -763,6 +806,33 @@ class TokenAutomaton:
         are copied and only the ~1% of tokens with a quote are walked; otherwise one full
         walk gives the mask and fills the cache.
         """
+        lazy = self.lazy
+        chain = self._mirror_chain(s)
+        for level in range(len(chain), 0, -1):
+            got = self._inner_masks.get(chain[level - 1][1:])
+            if got is not None:
+                self.inner_hits += 1
+                row[:] = got
+                if lazy.accept[s] and self._eos.size:
+                    row |= self.eos_words.view(np.uint32)
+                return
+        if chain:
+            self._recording = True
+            self._record_ok = True
+            self._record_extra = []
+        try:
+            self._kernel_walks(s, row)
+        finally:
+            if chain:
+                self._recording = False
+                states = self._visits.take()
+        if chain and self._record_ok and states is not None:
+            self._keep_inner(chain, [states, *self._record_extra], row)
+        if lazy.accept[s] and self._eos.size:
+            row |= self.eos_words.view(np.uint32)
+
+    def _kernel_walks(self, s: int, row: np.ndarray) -> None:
+        """The walks and tables behind :meth:`_kernel_mask` (see there)."""
         t = self.tables
         lazy = self.lazy
         inside = self._string_position(s)
@@ -774,7 +844,9 @@ class TokenAutomaton:
                     self._counted_list(inside, edge, row)
                 else:
                     self._kernel_list(s, edge, row)
-            if not self._string_quotes(s, row):
+            if self._string_quotes(s, row):
+                self._record_suffixes(self._quote_used)
+            else:
                 if not lazy.expanded[s]:
                     lazy.expand([s])
                 qi = t.quote_ids
@@ -789,9 +861,12 @@ class TokenAutomaton:
                 head = self._kernel_head(s, row)
                 if not head:
                     sig = self._kernel_signature(s)
-            if not head:
+            if head:
+                self._record_ok = False
+            else:
                 cached = t.interior_words.get(sig) if sig is not None else None
                 if cached is not None:
+                    self._record_ok = False
                     row[:] = cached
                     qi = t.quote_ids
                     assert qi is not None  # set with the trie (compiled path)
@@ -802,8 +877,21 @@ class TokenAutomaton:
                         qw = t.quote_words
                         assert qw is not None
                         t.interior_words[sig] = row & ~qw
-        if lazy.accept[s] and self._eos.size:
-            row |= self.eos_words.view(np.uint32)
+
+    def _record_suffixes(self, keys: Iterable[tuple[Any, ...] | None]) -> None:
+        """Add to a recorded mask the states read after the closing quotes it took from string
+        contexts (see :meth:`_quote_suffix`); a context without them cannot be vouched for."""
+        if not self._recording:
+            return
+        if not _KEEP_SETTLED:
+            self._record_ok = False
+            return
+        for key in keys:
+            got = self._suffix_states.get(key) if key is not None else None
+            if got is None:
+                self._record_ok = False
+                return
+            self._record_extra.append(got)
 
     def _kernel_head(self, s: int, out: np.ndarray) -> bool:
         """Mask of a state that mostly moves like a string interior ``c`` it leads to.
@@ -985,12 +1073,15 @@ class TokenAutomaton:
             pos = 0
             while True:
                 status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, q, ids, t.buf, offs, lens, qi.size,
-                                                  bits, pos)
+                                                  bits, pos, *self._suffix_visits.args(lazy.n))
                 if status == tokentrie.DONE:
                     break
                 lazy.expand([status])
             ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
             self._suffix_ok[key] = ok
+            reached = self._suffix_visits.take()
+            if reached is not None:  # (else never vouched for: see _record_suffixes)
+                self._suffix_states[key] = np.append(reached, q)
         return ok
 
     def _quote_allowed(self, s: int, after_first: bool) -> list[np.ndarray] | None:
@@ -1005,6 +1096,7 @@ class TokenAutomaton:
         None where that does not hold: several automata at once (anyOf branches), keys that
         must avoid declared names.
         """
+        self._quote_used = []
         got = self._string_chain(s)
         if got is None:
             return None
@@ -1042,6 +1134,7 @@ class TokenAutomaton:
             if here:
                 ckey = _char_key(char)
                 key = (here, ckey, phase, after_first)
+                self._quote_used.append(key)
                 now = self._close_here.get(key)
                 if now is None:
                     rel = _quote_costs(self.tables, char, ckey, phase, after_first)[2]
@@ -1067,7 +1160,8 @@ class TokenAutomaton:
             ids, offs, lens = _quote_spans(t, char, _char_key(char), phase, after_first)
             table, expanded = auto.walk_table
             bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
-            status, _ = tokentrie.list_walk(table, expanded, q + 1, ids, t.buf, offs, lens, qi.size, bits, 0)
+            status, _ = tokentrie.list_walk(table, expanded, q + 1, ids, t.buf, offs, lens, qi.size, bits, 0,
+                                            *_NO_VISITS)
             assert status == tokentrie.DONE
             ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
             self._pattern_quote_ok[key] = ok
@@ -1095,6 +1189,8 @@ class TokenAutomaton:
         key = (tuple((id(lz), i) for lz, i in chain), _char_key(char), phase, after_first)
         got = self._quote_ctx.get(key, False)
         if got is not False:
+            if got is not None and key in self._ctx_suffix:
+                self._quote_used.append(self._ctx_suffix[key])
             return got
         ctx = None
         if char.step(char.start, 0x22) < 0:  # a raw quote is never a character here
@@ -1114,11 +1210,14 @@ class TokenAutomaton:
                 inside, in_k, shut, shut_k = _quote_orders(self.tables, char, ckey, phase, after_first)[:4]
                 after = self._post_quote(chain, static)
                 if after:  # the closing tokens whose rest survives, still in order of characters
+                    self._ctx_suffix[key] = (after, ckey, phase, after_first)
                     keep = self._quote_suffix(after, char, ckey, phase, after_first)[shut]
                     shut, shut_k = shut[keep], shut_k[keep]
                 else:
                     shut, shut_k = shut[:0], shut_k[:0]
                 ctx = (shut, shut_k, inside, in_k)
+                if after:
+                    self._quote_used.append(self._ctx_suffix[key])
         self._quote_ctx[key] = ctx
         return ctx
 
@@ -1128,6 +1227,7 @@ class TokenAutomaton:
         parts = self._quote_allowed(st, True) if self._string_position(st) is not None else None
         if parts is not None:
             self._opened[st] = parts
+            self._opened_from[st] = list(self._quote_used)
         return parts is not None
 
     def _settle_stops(self, s: int, out: np.ndarray, n: int) -> None:
@@ -1253,6 +1353,54 @@ class TokenAutomaton:
             del witnesses[_PATTERN_WITNESSES:]
         return words
 
+    def _mirror_chain(self, s: int) -> list[tuple[int, int, int]]:
+        """(instance, id of its automaton, its state) per level down which ``s`` is a pure mirror
+        (see :meth:`LazyDFA.pure_gate`), outermost first; empty unless ``s`` is one."""
+        chain: list[tuple[int, int, int]] = []
+        auto: Any = self.lazy
+        q = s
+        while len(chain) < _MIRROR_LEVELS and type(auto) is LazyDFA:
+            got = auto.pure_gate(q)
+            if got is None:
+                break
+            inst, q = got
+            auto = auto.instances[inst]
+            chain.append((inst, id(auto), q))
+        return chain
+
+    def _keep_inner(self, chain: list[tuple[int, int, int]], reached: list[np.ndarray], words: np.ndarray) -> None:
+        """Keep a mask for the deepest level of ``chain`` whose automaton its walks never left.
+
+        A $ref'd definition is one automaton embedded wherever it is used; a state inside it is
+        a mirror of one of its states, once per context (Kubernetes' ObjectMeta, a Container in
+        two arrays, every item of a counted array).  When every state the walks reached
+        (``reached``: the trie and list walks from the state, and the walks after the closing
+        quotes of the strings it settled from tables) mirrors, level by level, the same
+        instances as the state itself, they went as they go inside that definition alone: the
+        mask is the definition state's, whatever holds it, and the next mirror of that state
+        (another context, an instance, a level up) takes it without a walk or the row builds
+        of its own mirrored states."""
+        level = len(chain)
+        lazy = self.lazy
+        for states in reached:
+            for t in states.tolist():
+                auto: Any = lazy
+                q = t
+                depth = 0
+                while depth < level:
+                    got = auto.pure_gate(q)
+                    if got is None or got[0] != chain[depth][0]:
+                        break
+                    depth += 1
+                    auto = auto.instances[got[0]]
+                    q = got[1]
+                    if type(auto) is not LazyDFA:
+                        break
+                level = depth
+                if not level:
+                    return
+        self._inner_masks[chain[level - 1][1:]] = words.copy()
+
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie
         assert tr is not None
@@ -1263,9 +1411,10 @@ class TokenAutomaton:
         self._n_stops[0] = 0
         while True:
             self._stop = _grown(self._stop, lazy.n, 0)
+            visits = self._visits.args(lazy.n) if self._recording else _NO_VISITS
             status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok,
                                               tr.dup, self.width, out, self._stack, pos, roots, self._stop,
-                                              self._stops, self._n_stops)
+                                              self._stops, self._n_stops, *visits)
             if status == tokentrie.DONE:
                 break
             if status == tokentrie.CLASSIFY:
@@ -1277,6 +1426,9 @@ class TokenAutomaton:
             lazy.expand([status])
         n = int(self._n_stops[0])
         if n:
+            if self._recording:
+                for st in self._stops[1 : 2 * n : 2].tolist():
+                    self._record_suffixes(self._opened_from.get(st, (None,)))
             self._settle_stops(s, out, n)
 
     def _kernel_list(self, s: int, ids: np.ndarray, out: np.ndarray) -> None:
@@ -1284,8 +1436,9 @@ class TokenAutomaton:
         lazy = self.lazy
         pos = 0
         while True:
+            visits = self._visits.args(lazy.n) if self._recording else _NO_VISITS
             status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, s, ids, t.buf, t.offsets, t.lengths,
-                                              self.width, out, pos)
+                                              self.width, out, pos, *visits)
             if status == tokentrie.DONE:
                 return
             lazy.expand([status])

@@ -1574,6 +1574,19 @@ class LazyDFA:
                     labels.append(self.labels[c])
         return gates, labels
 
+    def pure_gate(self, s: int) -> tuple[int, int] | None:
+        """(instance, its state) when ``s`` reads next only inside one embedded automaton, at one
+        state of it that cannot end it (a mirror of that state, whatever follows the automaton
+        where it is used), else None."""
+        F = self._succ[s] if 0 < s < len(self._succ) else ()
+        if len(F) != 1 or F[0] < GATE:
+            return None
+        c = F[0]
+        inst, v = (c >> 32) & _INST_MASK, c & _LOW
+        if self.instances[inst].is_accepting(v):
+            return None  # (one with nothing after it in this use: not so in others)
+        return inst, v
+
     def follow_of(self, insts: Iterable[int]) -> set[int]:
         """What may come right after any of the embedded automata ``insts`` (a lockstep level)."""
         return {c for i in insts for c in self.inst_follow[i]}

@@ -160,8 +160,9 @@ _QUOTE = 0x22
 def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray,
               skip: np.ndarray, tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray,
               stack: np.ndarray, pos: int, roots: np.ndarray, stop: np.ndarray, stops: np.ndarray,
-              n_stops: np.ndarray) -> tuple[int, int]:
-    """Set in ``out`` (uint32 words) the bit of every token alive from ``start``.
+              n_stops: np.ndarray, seen: np.ndarray, vis: np.ndarray, n_vis: np.ndarray) -> tuple[int, int]:
+    """Set in ``out`` (uint32 words) the bit of every token alive from ``start``, and record every
+    state the walk reaches (see :func:`_visit`; an empty ``seen`` records nothing).
 
     Only tokens whose first symbol ``f`` has ``roots[f]`` are walked.  A quote that leads to a
     state with ``stop`` 2 (the inside of a string whose tokens the caller takes from tables)
@@ -187,6 +188,8 @@ def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarr
             i = skip[i]
             continue
         stack[d + 1] = st
+        if st < seen.shape[0] and not seen[st]:
+            _visit(st, seen, vis, n_vis)
         t = tok[i]
         while t >= 0:
             if t < width:
@@ -204,6 +207,17 @@ def trie_walk(table: np.ndarray, expanded: np.ndarray, start: int, sym: np.ndarr
                 continue
         i += 1
     return DONE, n
+
+
+@_njit
+def _visit(st: int, seen: np.ndarray, vis: np.ndarray, n_vis: np.ndarray) -> None:
+    """Mark ``st`` in ``seen`` and list it in ``vis`` (``n_vis[0]`` counts on past its end: the
+    caller then knows the list is incomplete and clears ``seen`` whole)."""
+    seen[st] = True
+    k = n_vis[0]
+    if k < vis.shape[0]:
+        vis[k] = st
+    n_vis[0] = k + 1
 
 
 @_njit
@@ -282,7 +296,7 @@ def same_region(table: np.ndarray, a: int, seen: np.ndarray, b: int, phi: np.nda
 @_njit
 def list_walk(table: np.ndarray, expanded: np.ndarray, start: int, ids: np.ndarray, buf: np.ndarray,
               offsets: np.ndarray, lengths: np.ndarray, width: int, out: np.ndarray,
-              pos: int) -> tuple[int, int]:
+              pos: int, seen: np.ndarray, vis: np.ndarray, n_vis: np.ndarray) -> tuple[int, int]:
     """Like :func:`trie_walk` for the listed tokens only (e.g. those containing a quote)."""
     k = pos
     while k < ids.shape[0]:
@@ -295,6 +309,8 @@ def list_walk(table: np.ndarray, expanded: np.ndarray, start: int, ids: np.ndarr
             q = table[q, buf[a + j]]
             if q == 0:
                 break
+            if q < seen.shape[0] and not seen[q]:
+                _visit(q, seen, vis, n_vis)
         if q != 0 and t < width:
             out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
         k += 1
@@ -435,9 +451,10 @@ def warm() -> None:
     i32 = np.zeros(1, np.int32)
     trie_walk(table, expanded, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32),
               np.zeros(4, np.int32), 0, np.ones(257, bool), np.ones(2, np.int8), np.zeros(8, np.int64),
-              np.zeros(1, np.int64))
+              np.zeros(1, np.int64), np.zeros(2, bool), np.zeros(2, np.int32), np.zeros(1, np.int64))
     list_walk(table, expanded, 1, np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, np.int64),
-              np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0)
+              np.ones(1, np.int32), 1, np.zeros(1, np.uint32), 0, np.zeros(2, bool), np.zeros(2, np.int32),
+              np.zeros(1, np.int64))
     set_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     clear_bits(np.zeros(1, np.uint32), np.zeros(1, np.int64))
     mirror_row(np.zeros(2, np.int32), np.zeros(1, np.int32), np.zeros(2, np.int32))

@@ -814,3 +814,95 @@ def test_word_limit_states_share_pattern_walks(family: str, monkeypatch: pytest.
         if mask is not None:
             assert np.array_equal(mask, alone.mask(b)), prefix
     assert shared._pattern_alias and not alone._pattern_alias
+
+
+SHARED_DEFINITION = {
+    "type": "object",
+    "properties": {
+        "a": {"$ref": "#/$defs/item"},
+        "b": {"$ref": "#/$defs/item"},
+        "list": {"type": "array", "items": {"$ref": "#/$defs/item"}, "maxItems": 5},
+        "nested": {"type": "object", "properties": {"x": {"$ref": "#/$defs/item"}, "y": {"type": "integer"}}},
+    },
+    "additionalProperties": False,
+    "$defs": {"item": {
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "maxLength": 6},
+            "kind": {"enum": ["alpha", "beta", "gamma"]},
+            "count": {"type": "integer", "minimum": 0},
+            "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 3},
+            "ok": {"type": "boolean"},
+        },
+        "required": ["kind"],
+        "additionalProperties": False,
+    }},
+}
+
+
+STRINGS_DEFINITION = {
+    "type": "object",
+    "properties": {
+        "one": {"$ref": "#/$defs/tags"},
+        "rows": {"type": "array", "items": {"$ref": "#/$defs/tags"}},
+        "last": {"$ref": "#/$defs/tags"},
+    },
+    "additionalProperties": False,
+    "$defs": {"tags": {"type": "array", "items": {"type": "string", "maxLength": 4}}},
+}
+
+
+@pytest.mark.parametrize("family", ["trained", "llama"])
+def test_masks_kept_for_strings_in_a_definition_equal_masks_walked(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Strings settled from tables inside a definition: a token that closes one, then the
+    definition's array, then reads on (``"]}``, ``"],``) depends on where the definition is used,
+    so such a mask is kept only where the walks after its closing quotes stayed inside."""
+    _, vocab = _tokenizer(family)
+    texts = [b'{"one": ["ab", "c"], "rows": [["x"], [], ["abcd", "y"]], "last": ["z", ""]}',
+             b'{"rows": [["a", "b"], ["c"]], "last": ["q"]}', b'{"one": [""], "last": []}',
+             b'{"one": ["a"], "rows": [["a"]]}']
+    kept = compile_automaton(STRINGS_DEFINITION, vocab, warm_seconds=0)
+    prefixes = [text[:i] for text in texts for i in range(len(text) + 1)]
+    masks = [kept.mask(kept.walk(p)).copy() for p in prefixes]
+    assert kept.inner_hits > 0
+    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
+    automaton_mod._CACHE.clear()
+    walked = compile_automaton(STRINGS_DEFINITION, vocab, warm_seconds=0)
+    for p, mask in zip(prefixes, masks, strict=True):
+        assert np.array_equal(mask, walked.mask(walked.walk(p))), p
+
+
+@pytest.mark.parametrize("family", ["trained", "llama"])
+def test_masks_kept_for_a_definition_equal_masks_walked_in_each_context(
+        family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One $ref'd definition used in five contexts (two properties, a counted array's items, a
+    nested object): a state met again inside it, in another context, takes the mask kept for
+    the definition's state, and every mask equals the one walked where it is (no keeping)."""
+    _, vocab = _tokenizer(family)
+    rng = random.Random(21)
+
+    def item() -> dict[str, Any]:
+        got: dict[str, Any] = {"name": rng.choice(["", "ab", "abcdef"]), "kind": rng.choice(["alpha", "beta", "gamma"]),
+                               "count": rng.choice([0, 7, 123]), "tags": rng.choice([[], ["x"], ["x", "yz", ""]]),
+                               "ok": rng.choice([True, False])}
+        return {k: v for k, v in got.items() if k == "kind" or rng.random() < 0.6}
+
+    texts = []
+    for _ in range(12):
+        doc = {"a": item(), "b": item(), "list": [item() for _ in range(rng.randrange(6))],
+               "nested": {"x": item(), "y": 5}}
+        texts.append(json.dumps({k: v for k, v in doc.items() if rng.random() < 0.8}).encode())
+    kept = compile_automaton(SHARED_DEFINITION, vocab, warm_seconds=0)
+    states = [kept.walk(text[:i]) for text in texts for i in range(len(text) + 1)]
+    masks = {s: kept.mask(s).copy() for s in states}
+    assert kept.inner_hits > 0
+    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
+    automaton_mod._CACHE.clear()
+    walked = compile_automaton(SHARED_DEFINITION, vocab, warm_seconds=0)
+    k = 0
+    for text in texts:
+        for i in range(len(text) + 1):
+            s = walked.walk(text[:i])
+            assert np.array_equal(masks[states[k]], walked.mask(s)), text[:i]
+            k += 1
+    assert walked.inner_hits == 0

@@ -16,6 +16,9 @@ from jsonmode import tokentrie
 pytestmark = pytest.mark.skipif(not tokentrie.AVAILABLE, reason="numba not importable: numpy path only")
 
 
+_NO_VISITS = (np.zeros(0, bool), np.zeros(0, np.int32), np.zeros(1, np.int64))  # (records nothing)
+
+
 def _tables(tokens: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     lengths = np.array([len(t) for t in tokens], np.int32)
     offsets = np.zeros(len(tokens), np.int64)
@@ -54,7 +57,8 @@ def _walk_all(table: np.ndarray, expanded: np.ndarray, start: int, trie: tokentr
     pos = 0
     while True:
         status, pos = tokentrie.trie_walk(table, expanded, start, trie.sym, trie.depth, trie.skip, trie.tok,
-                                          trie.dup, width, out, stack, pos, roots, never, stops, n_stops)
+                                          trie.dup, width, out, stack, pos, roots, never, stops, n_stops,
+                                          *_NO_VISITS)
         if status == tokentrie.DONE:
             return out
         assert not expanded[status]
@@ -128,7 +132,8 @@ def test_list_walk_equals_per_token_walk(case: tuple[np.ndarray, list[bytes]], d
         out = np.zeros((width + 31) // 32, np.uint32)
         pos = 0
         while True:
-            status, pos = tokentrie.list_walk(table, expanded, start, ids, buf, offsets, lengths, width, out, pos)
+            status, pos = tokentrie.list_walk(table, expanded, start, ids, buf, offsets, lengths, width, out, pos,
+                                              *_NO_VISITS)
             if status == tokentrie.DONE:
                 break
             expanded[status] = True
