@@ -507,9 +507,10 @@ class TokenAutomaton:
         self._visits = _Visits()  # states the walks of a recorded mask reached
         self._recording = False  # a mask that _keep_inner may keep is being computed
         self._record_ok = True
-        self._record_extra: list[np.ndarray] = []
+        self._record_extra: list[tuple[Any, ...]] = []  # _suffix_paths keys a recorded mask relied on
         self._suffix_visits = _Visits()  # (for _quote_suffix)
-        self._suffix_states: dict[tuple[Any, ...], np.ndarray] = {}  # _suffix_ok key -> states its walk reached
+        self._suffix_paths: dict[tuple[Any, ...], tuple[int, ...]] = {}  # _suffix_ok key -> its walk's common pure path
+        self._pure_paths: dict[int, tuple[int, ...]] = {}  # state -> _pure_path
         self._ctx_suffix: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # _quote_ctx key -> its _quote_suffix key
         self._quote_used: list[tuple[Any, ...]] = []  # _quote_suffix keys the last _quote_allowed relied on
         self._opened_from: dict[int, list[tuple[Any, ...]]] = {}  # stop-2 state -> its _quote_used
@@ -827,7 +828,7 @@ class TokenAutomaton:
                 self._recording = False
                 states = self._visits.take()
         if chain and self._record_ok and states is not None:
-            self._keep_inner(chain, [states, *self._record_extra], row)
+            self._keep_inner(chain, [states], self._record_extra, row)
         if lazy.accept[s] and self._eos.size:
             row |= self.eos_words.view(np.uint32)
 
@@ -887,11 +888,10 @@ class TokenAutomaton:
             self._record_ok = False
             return
         for key in keys:
-            got = self._suffix_states.get(key) if key is not None else None
-            if got is None:
+            if key is None or key not in self._suffix_paths:
                 self._record_ok = False
                 return
-            self._record_extra.append(got)
+            self._record_extra.append(key)
 
     def _kernel_head(self, s: int, out: np.ndarray) -> bool:
         """Mask of a state that mostly moves like a string interior ``c`` it leads to.
@@ -1081,7 +1081,18 @@ class TokenAutomaton:
             self._suffix_ok[key] = ok
             reached = self._suffix_visits.take()
             if reached is not None:  # (else never vouched for: see _record_suffixes)
-                self._suffix_states[key] = np.append(reached, q)
+                # what every state it reached has in common (see _keep_inner): their longest
+                # common pure path, once per context rather than per mask relying on it
+                common = self._pure_path(q)
+                for st in reached.tolist():
+                    path = self._pure_path(st)
+                    k = 0
+                    for a, b in zip(path, common, strict=False):
+                        if a != b:
+                            break
+                        k += 1
+                    common = common[:k]
+                self._suffix_paths[key] = common
         return ok
 
     def _quote_allowed(self, s: int, after_first: bool) -> list[np.ndarray] | None:
@@ -1368,38 +1379,46 @@ class TokenAutomaton:
             chain.append((inst, id(auto), q))
         return chain
 
-    def _keep_inner(self, chain: list[tuple[int, int, int]], reached: list[np.ndarray], words: np.ndarray) -> None:
+    def _pure_path(self, t: int) -> tuple[int, ...]:
+        """The instances down which state ``t`` is a pure mirror (see :meth:`_mirror_chain`)."""
+        got = self._pure_paths.get(t)
+        if got is None:
+            got = tuple(inst for inst, _, _ in self._mirror_chain(t))
+            self._pure_paths[t] = got
+        return got
+
+    def _keep_inner(self, chain: list[tuple[int, int, int]], reached: list[np.ndarray],
+                    suffixes: list[tuple[Any, ...]], words: np.ndarray) -> None:
         """Keep a mask for the deepest level of ``chain`` whose automaton its walks never left.
 
         A $ref'd definition is one automaton embedded wherever it is used; a state inside it is
         a mirror of one of its states, once per context (Kubernetes' ObjectMeta, a Container in
         two arrays, every item of a counted array).  When every state the walks reached
-        (``reached``: the trie and list walks from the state, and the walks after the closing
-        quotes of the strings it settled from tables) mirrors, level by level, the same
-        instances as the state itself, they went as they go inside that definition alone: the
-        mask is the definition state's, whatever holds it, and the next mirror of that state
-        (another context, an instance, a level up) takes it without a walk or the row builds
-        of its own mirrored states."""
-        level = len(chain)
-        lazy = self.lazy
+        (``reached``: the trie and list walks from the state; ``suffixes``: the walks after the
+        closing quotes of the strings it settled from tables, see :meth:`_quote_suffix`) mirrors,
+        level by level, the same instances as the state itself, they went as they go inside that
+        definition alone: the mask is the definition state's, whatever holds it, and the next
+        mirror of that state (another context, an instance, a level up) takes it without a walk
+        or the row builds of its own mirrored states."""
+        insts = tuple(inst for inst, _, _ in chain)
+        level = len(insts)
+
+        def common(path: tuple[int, ...]) -> int:
+            k = 0
+            for a, b in zip(path, insts[:level], strict=False):
+                if a != b:
+                    break
+                k += 1
+            return k
+
+        for key in suffixes:
+            level = min(level, common(self._suffix_paths[key]))
         for states in reached:
             for t in states.tolist():
-                auto: Any = lazy
-                q = t
-                depth = 0
-                while depth < level:
-                    got = auto.pure_gate(q)
-                    if got is None or got[0] != chain[depth][0]:
-                        break
-                    depth += 1
-                    auto = auto.instances[got[0]]
-                    q = got[1]
-                    if type(auto) is not LazyDFA:
-                        break
-                level = depth
-                if not level:
-                    return
-        self._inner_masks[chain[level - 1][1:]] = words.copy()
+                if level:
+                    level = min(level, common(self._pure_path(t)))
+        if level:
+            self._inner_masks[chain[level - 1][1:]] = words.copy()
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie
