@@ -504,6 +504,7 @@ class TokenAutomaton:
         self._pattern_alias: dict[tuple[int, int], int] = {}  # (counted pattern, state) -> the state it walks as
         self._inner_masks: dict[tuple[int, int], np.ndarray] = {}  # (embedded automaton, its state) -> mask
         self.inner_hits = 0  # masks taken from _inner_masks (a mirror state met again)
+        self._mirror_levels = _MIRROR_LEVELS  # (0: masks are never kept: what tests compare with)
         self._visits = _Visits()  # states the walks of a recorded mask reached
         self._recording = False  # a mask that _keep_inner may keep is being computed
         self._record_ok = True
@@ -1370,7 +1371,7 @@ class TokenAutomaton:
         chain: list[tuple[int, int, int]] = []
         auto: Any = self.lazy
         q = s
-        while len(chain) < _MIRROR_LEVELS and type(auto) is LazyDFA:
+        while len(chain) < self._mirror_levels and type(auto) is LazyDFA:
             got = auto.pure_gate(q)
             if got is None:
                 break

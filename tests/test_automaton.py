@@ -906,3 +906,42 @@ def test_masks_kept_for_a_definition_equal_masks_walked_in_each_context(
             assert np.array_equal(masks[states[k]], walked.mask(s)), text[:i]
             k += 1
     assert walked.inner_hits == 0
+
+
+MASKBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "maskbench-dev.tar.xz"
+# real schemas whose definitions are used in several contexts (counted arrays of objects, $refs
+# in many places): the ones where most masks are taken from kept ones
+KEPT_SCHEMAS = ["Github_hard---o9788.json", "Github_ultra---o12652.json", "Github_hard---o14077.json",
+                "Github_hard---o39113.json", "Kubernetes---kb_734_Normalized.json", "Github_hard---o36010.json",
+                "JsonSchemaStore---machine.schema.json", "JsonSchemaStore---ide.host.json"]
+
+
+@pytest.mark.skipif(not MASKBENCH.exists(), reason=f"{MASKBENCH} absent (../shared not mounted)")
+def test_kept_masks_equal_walked_masks_on_real_schemas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every token of every test instance of eight MaskBench schemas: the masks with keeping on
+    (and warming, which fills the kept masks first) equal the masks walked with keeping off."""
+    import tarfile
+
+    tok, vocab = llama()
+    with tarfile.open(MASKBENCH) as tar:
+        docs = [json.load(tar.extractfile(f"maskbench-dev/{name}")) for name in KEPT_SCHEMAS]  # type: ignore[arg-type]
+    hits = 0
+    for doc in docs:
+        seqs = [tok.encode(json.dumps(t["data"], ensure_ascii=False), add_special_tokens=False) for t in doc["tests"]]
+        automaton_mod._CACHE.clear()
+        kept = compile_automaton(doc["schema"], vocab)
+        monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
+        automaton_mod._CACHE.clear()
+        walked = compile_automaton(doc["schema"], vocab, warm_seconds=0)
+        monkeypatch.undo()
+        for ids in seqs:
+            a = b = kept.initial_state
+            for tid in ids:
+                ma = kept.mask(a)
+                assert np.array_equal(ma, walked.mask(b))
+                if not (ma[tid >> 5] >> (tid & 31)) & 1:
+                    break
+                a, b = kept.advance(a, tid), walked.advance(b, tid)
+        hits += kept.inner_hits
+        assert walked.inner_hits == 0
+    assert hits > 1000
