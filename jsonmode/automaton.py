@@ -56,7 +56,6 @@ _COUNTED_LIST_MAX = 32  # edge tokens of a counted string stepped in Python (mor
 _BLOCK_SHIFT = 6  # masks are stored in blocks of 64 rows (1 MB at a 128k vocabulary)
 _BLOCK = 1 << _BLOCK_SHIFT
 _BLOCK_LOW = _BLOCK - 1
-_KEEP_SETTLED = True  # (A/B switch) keep masks whose strings were settled from tables too
 _MIRROR_LEVELS = 16  # embedded-automaton levels a state's mask is looked up and kept at
 _PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared with (0: none)
 _WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
@@ -434,9 +433,10 @@ class _Visits:
     """States some compiled walks reached: a flag per state and their list, cleared state by
     state (a big automaton has ~10^5 states; a walk reaches tens)."""
 
-    def __init__(self) -> None:
+    def __init__(self, room: int = 256, *, grow: bool = True) -> None:
+        self.grow = grow  # (else ``room`` is a bound: a longer list is never taken)
         self.seen = np.zeros(64, bool)
-        self.vis = np.zeros(256, np.int32)
+        self.vis = np.zeros(room, np.int32)
         self.count = np.zeros(1, np.int64)
 
     def args(self, n_states: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -450,11 +450,22 @@ class _Visits:
         self.count[0] = 0
         if k > self.vis.shape[0]:
             self.seen[:] = False
-            self.vis = np.zeros(2 * k, np.int32)
+            if self.grow:
+                self.vis = np.zeros(2 * k, np.int32)
             return None
         got = self.vis[:k].copy()
         self.seen[got] = False
         return got
+
+
+def _common_prefix(a: tuple[int, ...], b: tuple[int, ...], limit: int) -> int:
+    """Length of the common prefix of ``a`` and ``b``, at most ``limit``."""
+    k = 0
+    for x, y in zip(a[:limit], b, strict=False):
+        if x != y:
+            break
+        k += 1
+    return k
 
 
 _NO_VISITS = (np.zeros(0, bool), np.zeros(0, np.int32), np.zeros(1, np.int64))  # (records nothing)
@@ -510,18 +521,19 @@ class TokenAutomaton:
         self._record_ok = True
         self._record_extra: list[tuple[Any, ...]] = []  # _suffix_paths keys a recorded mask relied on
         self._suffix_visits = _Visits()  # (for _quote_suffix)
+        self._pattern_visits = _Visits(_WITNESS_STATES, grow=False)  # (for _pattern_words)
         self._suffix_paths: dict[tuple[Any, ...], tuple[int, ...]] = {}  # _suffix_ok key -> its walk's common pure path
         self._pure_paths: dict[int, tuple[int, ...]] = {}  # state -> _pure_path
         self._ctx_suffix: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # _quote_ctx key -> its _quote_suffix key
         self._quote_used: list[tuple[Any, ...]] = []  # _quote_suffix keys the last _quote_allowed relied on
-        self._opened_from: dict[int, list[tuple[Any, ...]]] = {}  # stop-2 state -> its _quote_used
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
         self._suffix_ok: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # (q, char, phase, mode) -> ok
         self._close_here: dict[tuple[int, bytes, int, bool], np.ndarray] = {}  # the same -> closing at once
         self._quote_ctx: dict[tuple[Any, ...], Any] = {}
         # trie walks stop at quotes that open a string (2), or go on (1); 0: not asked yet
         self._stop = np.zeros(64, np.int8)
-        self._opened: dict[int, list[np.ndarray]] = {}  # stop 2: what follows the quote, as in _quote_allowed
+        # stop 2: what follows the quote, as in _quote_allowed, and the _quote_used it relied on
+        self._opened: dict[int, tuple[list[np.ndarray], list[tuple[Any, ...]]]] = {}
         self._stops = np.zeros(2 * 4096, np.int64)
         self._n_stops = np.zeros(1, np.int64)
 
@@ -810,26 +822,23 @@ class TokenAutomaton:
         """
         lazy = self.lazy
         chain = self._mirror_chain(s)
-        for level in range(len(chain), 0, -1):
-            got = self._inner_masks.get(chain[level - 1][1:])
-            if got is not None:
-                self.inner_hits += 1
-                row[:] = got
-                if lazy.accept[s] and self._eos.size:
-                    row |= self.eos_words.view(np.uint32)
-                return
-        if chain:
+        kept = next((got for got in (self._inner_masks.get(c[1:]) for c in reversed(chain)) if got is not None), None)
+        if kept is not None:
+            self.inner_hits += 1
+            row[:] = kept
+        elif chain:
             self._recording = True
             self._record_ok = True
             self._record_extra = []
-        try:
-            self._kernel_walks(s, row)
-        finally:
-            if chain:
+            try:
+                self._kernel_walks(s, row)
+            finally:
                 self._recording = False
                 states = self._visits.take()
-        if chain and self._record_ok and states is not None:
-            self._keep_inner(chain, [states], self._record_extra, row)
+            if self._record_ok and states is not None:
+                self._keep_inner(chain, [states], self._record_extra, row)
+        else:
+            self._kernel_walks(s, row)
         if lazy.accept[s] and self._eos.size:
             row |= self.eos_words.view(np.uint32)
 
@@ -884,9 +893,6 @@ class TokenAutomaton:
         """Add to a recorded mask the states read after the closing quotes it took from string
         contexts (see :meth:`_quote_suffix`); a context without them cannot be vouched for."""
         if not self._recording:
-            return
-        if not _KEEP_SETTLED:
-            self._record_ok = False
             return
         for key in keys:
             if key is None or key not in self._suffix_paths:
@@ -1086,13 +1092,7 @@ class TokenAutomaton:
                 # common pure path, once per context rather than per mask relying on it
                 common = self._pure_path(q)
                 for st in reached.tolist():
-                    path = self._pure_path(st)
-                    k = 0
-                    for a, b in zip(path, common, strict=False):
-                        if a != b:
-                            break
-                        k += 1
-                    common = common[:k]
+                    common = common[: _common_prefix(self._pure_path(st), common, len(common))]
                 self._suffix_paths[key] = common
         return ok
 
@@ -1222,14 +1222,13 @@ class TokenAutomaton:
                 inside, in_k, shut, shut_k = _quote_orders(self.tables, char, ckey, phase, after_first)[:4]
                 after = self._post_quote(chain, static)
                 if after:  # the closing tokens whose rest survives, still in order of characters
-                    self._ctx_suffix[key] = (after, ckey, phase, after_first)
+                    self._ctx_suffix[key] = suffix = (after, ckey, phase, after_first)
+                    self._quote_used.append(suffix)
                     keep = self._quote_suffix(after, char, ckey, phase, after_first)[shut]
                     shut, shut_k = shut[keep], shut_k[keep]
                 else:
                     shut, shut_k = shut[:0], shut_k[:0]
                 ctx = (shut, shut_k, inside, in_k)
-                if after:
-                    self._quote_used.append(self._ctx_suffix[key])
         self._quote_ctx[key] = ctx
         return ctx
 
@@ -1238,8 +1237,7 @@ class TokenAutomaton:
         (kept for :meth:`_settle_stops`: a state's answer never changes)."""
         parts = self._quote_allowed(st, True) if self._string_position(st) is not None else None
         if parts is not None:
-            self._opened[st] = parts
-            self._opened_from[st] = list(self._quote_used)
+            self._opened[st] = parts, list(self._quote_used)
         return parts is not None
 
     def _settle_stops(self, s: int, out: np.ndarray, n: int) -> None:
@@ -1262,7 +1260,7 @@ class TokenAutomaton:
             if not first.all():
                 self._kernel_list(s, ids[~first], out)
             ok = np.zeros(t.quote_ids.size, bool)
-            for p in self._opened[st]:  # set when the walk classified ``st``
+            for p in self._opened[st][0]:  # set when the walk classified ``st``
                 ok[p] = True
             qi = qi[first]
             qi = qi[ok[qi]]
@@ -1345,7 +1343,7 @@ class TokenAutomaton:
             return words
         tr = self.tables.trie
         assert tr is not None
-        table, _ = auto.walk_table  # (bytes only: special symbols are never walked from a root)
+        table, expanded = auto.walk_table  # (bytes only: special symbols are never walked from a root)
         witnesses = self._pattern_witnesses.setdefault(id(auto), [])
         if witnesses:
             phi = np.full(table.shape[0], -1, np.int32)
@@ -1356,11 +1354,19 @@ class TokenAutomaton:
                     self._pattern_alias[key] = a
                     return got
         words = np.zeros(self.num_words, np.uint32)
-        seen = np.zeros(table.shape[0], bool)
-        tokentrie.seen_walk(table, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup, self.width, words,
-                            self._stack, self._byte_roots, seen)
+        stop = np.ones(table.shape[0], np.int8)  # a quote (escaped, or closing: see walk_table) reads on
+        n_stops = np.zeros(1, np.int64)
+        status, _ = tokentrie.trie_walk(table, expanded, q + 1, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
+                                        self.width, words, self._stack, 0, self._byte_roots, stop,
+                                        self._stops, n_stops, *self._pattern_visits.args(table.shape[0]))
+        assert status == tokentrie.DONE
         self._pattern_cache[key] = words
-        if _PATTERN_WITNESSES and np.count_nonzero(seen) <= _WITNESS_STATES:
+        reached = self._pattern_visits.take()  # (None: more than _WITNESS_STATES)
+        if _PATTERN_WITNESSES and reached is not None:
+            seen = np.zeros(table.shape[0], bool)
+            seen[reached] = True
+            seen[q + 1] = True
+        if _PATTERN_WITNESSES and reached is not None and np.count_nonzero(seen) <= _WITNESS_STATES:
             witnesses.insert(0, (q, seen, words))
             del witnesses[_PATTERN_WITNESSES:]
         return words
@@ -1403,21 +1409,12 @@ class TokenAutomaton:
         or the row builds of its own mirrored states."""
         insts = tuple(inst for inst, _, _ in chain)
         level = len(insts)
-
-        def common(path: tuple[int, ...]) -> int:
-            k = 0
-            for a, b in zip(path, insts[:level], strict=False):
-                if a != b:
-                    break
-                k += 1
-            return k
-
         for key in suffixes:
-            level = min(level, common(self._suffix_paths[key]))
+            level = _common_prefix(self._suffix_paths[key], insts, level)
         for states in reached:
             for t in states.tolist():
                 if level:
-                    level = min(level, common(self._pure_path(t)))
+                    level = _common_prefix(self._pure_path(t), insts, level)
         if level:
             self._inner_masks[chain[level - 1][1:]] = words.copy()
 
@@ -1448,7 +1445,7 @@ class TokenAutomaton:
         if n:
             if self._recording:
                 for st in self._stops[1 : 2 * n : 2].tolist():
-                    self._record_suffixes(self._opened_from.get(st, (None,)))
+                    self._record_suffixes(self._opened[st][1])
             self._settle_stops(s, out, n)
 
     def _kernel_list(self, s: int, ids: np.ndarray, out: np.ndarray) -> None:

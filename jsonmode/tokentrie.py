@@ -36,7 +36,7 @@ except ImportError:  # pragma: no cover - exercised through JSONMODE_NUMBA=0
     AVAILABLE = False
 
 __all__ = ["AVAILABLE", "TokenTrie", "build_trie", "trie_walk", "list_walk", "signature", "mirror_row", "mirror_rows",
-           "missing_targets", "seen_walk", "same_region"]
+           "missing_targets", "same_region"]
 
 DONE = -1  # status of a finished walk; any status >= 0 is a state whose row must be built first
 
@@ -221,38 +221,9 @@ def _visit(st: int, seen: np.ndarray, vis: np.ndarray, n_vis: np.ndarray) -> Non
 
 
 @_njit
-def seen_walk(table: np.ndarray, start: int, sym: np.ndarray, depth: np.ndarray, skip: np.ndarray,
-              tok: np.ndarray, dup: np.ndarray, width: int, out: np.ndarray, stack: np.ndarray,
-              roots: np.ndarray, seen: np.ndarray) -> None:
-    """:func:`trie_walk` over a complete table (every row built, no quote stops) that also marks
-    in ``seen`` every state the walk reaches: the region :func:`same_region` compares."""
-    n = sym.shape[0]
-    stack[0] = start
-    seen[start] = True
-    i = 0
-    while i < n:
-        d = depth[i]
-        if d == 0 and not roots[sym[i]]:
-            i = skip[i]
-            continue
-        st = table[stack[d], sym[i]]
-        if st == 0:
-            i = skip[i]
-            continue
-        stack[d + 1] = st
-        seen[st] = True
-        t = tok[i]
-        while t >= 0:
-            if t < width:
-                out[t >> 5] |= np.uint32(1) << np.uint32(t & 31)
-            t = dup[t]
-        i += 1
-
-
-@_njit
 def same_region(table: np.ndarray, a: int, seen: np.ndarray, b: int, phi: np.ndarray, queue: np.ndarray) -> bool:
     """Whether every trie walk from ``b`` goes as the one from ``a`` went (so both allow the same
-    tokens), given ``seen``: the states the walk from ``a`` reached (see :func:`seen_walk`).
+    tokens), given ``seen``: ``a`` and the states the walk from it reached (see :func:`_visit`).
 
     Maps each seen state ``v`` to the state ``phi[v]`` the same path reaches from ``b``, and
     checks that every byte dead from ``v`` is dead from ``phi[v]`` and that every byte into a
@@ -462,6 +433,4 @@ def warm() -> None:
     mirror_rows(np.zeros((1, 2), np.int32), np.zeros(1, np.int32), np.zeros(1, np.int32), table)
     signature(table, expanded, 1, 4, 0x22, np.zeros(5, np.int32), np.full(2, -1, np.int32))
     seen = np.zeros(2, bool)
-    seen_walk(table, 1, i32, i32, i32 + 1, i32 - 1, i32 - 1, 1, np.zeros(1, np.uint32), np.zeros(4, np.int32),
-              np.ones(257, bool), seen)
     same_region(table, 1, seen, 1, np.full(2, -1, np.int32), np.zeros(2, np.int32))

@@ -203,18 +203,26 @@ def test_missing_targets_lists_each_unmapped_target_once(r: list[int], ids: list
 
 
 def _seen_walk(table: np.ndarray, start: int, trie: tokentrie.TokenTrie, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """trie_walk over a complete table, recording: the tokens and ``start`` with the states reached."""
     out = np.zeros((width + 31) // 32, np.uint32)
-    seen = np.zeros(table.shape[0], bool)
-    tokentrie.seen_walk(table, start, trie.sym, trie.depth, trie.skip, trie.tok, trie.dup, width, out,
-                        np.zeros(trie.max_depth + 2, np.int32), np.ones(257, bool), seen)
+    n = table.shape[0]
+    seen, vis, count = np.zeros(n, bool), np.zeros(n, np.int32), np.zeros(1, np.int64)
+    status, _ = tokentrie.trie_walk(table, np.ones(n, bool), start, trie.sym, trie.depth, trie.skip, trie.tok,
+                                    trie.dup, width, out, np.zeros(trie.max_depth + 2, np.int32), 0,
+                                    np.ones(257, bool), np.ones(n, np.int8), np.zeros(8, np.int64),
+                                    np.zeros(1, np.int64), seen, vis, count)
+    assert status == tokentrie.DONE
+    assert set(vis[: int(count[0])].tolist()) == set(np.flatnonzero(seen).tolist())  # listed once each
+    assert int(count[0]) == np.count_nonzero(seen)
+    seen[start] = True
     return out, seen
 
 
 @settings(max_examples=150, deadline=None)
 @given(dfa_and_vocab())
 def test_same_region_implies_same_tokens(case: tuple[np.ndarray, list[bytes]]) -> None:
-    """seen_walk allows what a per-token walk allows and marks every state a token passes; a
-    state that same_region says walks as another allows exactly its tokens."""
+    """A recording trie walk allows what a per-token walk allows and marks every state a token
+    passes; a state that same_region says walks as another allows exactly its tokens."""
     table, tokens = case
     trie = tokentrie.build_trie(*_tables(tokens))
     width = len(tokens)
