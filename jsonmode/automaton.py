@@ -59,6 +59,7 @@ _BLOCK_LOW = _BLOCK - 1
 _MIRROR_LEVELS = 16  # embedded-automaton levels a state's mask is looked up and kept at
 _PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared with (0: none)
 _WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
+_PREFAULT_ROWS = 1024  # mask rows touched when warming runs out of time (16 MB at a 128k vocabulary)
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
 
@@ -460,6 +461,9 @@ class _Visits:
 
 def _common_prefix(a: tuple[int, ...], b: tuple[int, ...], limit: int) -> int:
     """Length of the common prefix of ``a`` and ``b``, at most ``limit``."""
+    head = a[:limit]
+    if head == b[:limit]:  # (the usual answer, in C)
+        return len(head)
     k = 0
     for x, y in zip(a[:limit], b, strict=False):
         if x != y:
@@ -524,6 +528,8 @@ class TokenAutomaton:
         self._pattern_visits = _Visits(_WITNESS_STATES, grow=False)  # (for _pattern_words)
         self._suffix_paths: dict[tuple[Any, ...], tuple[int, ...]] = {}  # _suffix_ok key -> its walk's common pure path
         self._pure_paths: dict[int, tuple[int, ...]] = {}  # state -> _pure_path
+        self._chains: dict[tuple[int, int], tuple[tuple[int, int, int], ...]] = {}  # (automaton, state) -> _mirror_chain
+        self._leaves: dict[tuple[int, int], Any] = {}  # (automaton, state) -> _string_leaf
         self._ctx_suffix: dict[tuple[Any, ...], tuple[Any, ...]] = {}  # _quote_ctx key -> its _quote_suffix key
         self._quote_used: list[tuple[Any, ...]] = []  # _quote_suffix keys the last _quote_allowed relied on
         self._post_quote_ids: dict[tuple[Any, ...], int] = {}  # string context -> state after its closing quote
@@ -603,6 +609,13 @@ class TokenAutomaton:
         while self._n_rows + k > len(self._blocks) << _BLOCK_SHIFT:
             self._blocks.append(np.empty((_BLOCK, self.num_words), np.int32))
 
+    def _prefault(self, k: int) -> None:
+        """Touch the next ``k`` mask rows now: a cold mask's first write to a fresh row faults its
+        pages in (~8 µs of a 16 KB row on a VM), and a big schema's outputs meet hundreds."""
+        self._new_rows(k)
+        for block, off, _, n in self._spans(self._n_rows, k):
+            block[off : off + n] = 0
+
     def _spans(self, first: int, n: int) -> Iterator[tuple[np.ndarray, int, int, int]]:
         """Rows ``first .. first + n`` as (block, offset in it, offset in the run, count)."""
         r, end = first, first + n
@@ -652,6 +665,7 @@ class TokenAutomaton:
                 s = self.initial_state
                 for tid in ids:
                     if time.perf_counter() > deadline:
+                        self._prefault(_PREFAULT_ROWS)  # (out of time: more cold masks will come)
                         return walked
                     walked += 1
                     if not self.allows(s, tid):  # (computes the mask of s: the point of the walk)
@@ -959,6 +973,15 @@ class TokenAutomaton:
         return self._string_leaf(self.lazy, s, 0)
 
     def _string_leaf(self, lazy: LazyDFA, q: int, depth: int) -> _Position | None:
+        """:meth:`_string_position` of state ``q`` of ``lazy``, kept per (automaton, state): an
+        embedded automaton's answer is the same in every context that holds it."""
+        key = (id(lazy), q)
+        got = self._leaves.get(key, False)
+        if got is False:
+            got = self._leaves[key] = self._find_leaf(lazy, q, depth)
+        return got
+
+    def _find_leaf(self, lazy: LazyDFA, q: int, depth: int) -> _Position | None:
         if depth > 64 or q <= 0:
             return None
         gates, labels = lazy.reads(q)
@@ -1371,20 +1394,47 @@ class TokenAutomaton:
             del witnesses[_PATTERN_WITNESSES:]
         return words
 
-    def _mirror_chain(self, s: int) -> list[tuple[int, int, int]]:
+    def _mirror_chain(self, s: int) -> tuple[tuple[int, int, int], ...]:
         """(instance, id of its automaton, its state) per level down which ``s`` is a pure mirror
-        (see :meth:`LazyDFA.pure_gate`), outermost first; empty unless ``s`` is one."""
-        chain: list[tuple[int, int, int]] = []
+        (see :meth:`LazyDFA.pure_gate`), outermost first; empty unless ``s`` is one.
+
+        Kept per (automaton, state) at every level: below the first level a chain is the
+        definition's own, the same in every context, so a new state's chain is one step and a
+        lookup (a cold mask asks it of every state its walks reach)."""
+        chains = self._chains
         auto: Any = self.lazy
+        key = (id(auto), s)
+        got = chains.get(key)
+        if got is not None:
+            return got
+        levels = self._mirror_levels
+        if not levels:
+            return ()
+        steps: list[tuple[tuple[int, int], tuple[int, int, int]]] = []
+        tail: tuple[tuple[int, int, int], ...] = ()
+        exact = True  # (False: cut at the level limit, so only the first step's chain is whole)
         q = s
-        while len(chain) < self._mirror_levels and type(auto) is LazyDFA:
-            got = auto.pure_gate(q)
+        while True:
+            got = auto.pure_gate(q) if type(auto) is LazyDFA else None
             if got is None:
                 break
             inst, q = got
             auto = auto.instances[inst]
-            chain.append((inst, id(auto), q))
-        return chain
+            steps.append((key, (inst, id(auto), q)))
+            if len(steps) >= levels:
+                exact = False
+                break
+            key = (id(auto), q)
+            known = chains.get(key)
+            if known is not None:
+                tail = known
+                break
+        for i in range(len(steps) - 1, -1, -1):
+            k, step = steps[i]
+            tail = (step, *tail[: levels - 1])
+            if exact or i == 0:
+                chains[k] = tail
+        return tail
 
     def _pure_path(self, t: int) -> tuple[int, ...]:
         """The instances down which state ``t`` is a pure mirror (see :meth:`_mirror_chain`)."""
@@ -1394,7 +1444,7 @@ class TokenAutomaton:
             self._pure_paths[t] = got
         return got
 
-    def _keep_inner(self, chain: list[tuple[int, int, int]], reached: list[np.ndarray],
+    def _keep_inner(self, chain: tuple[tuple[int, int, int], ...], reached: list[np.ndarray],
                     suffixes: list[tuple[Any, ...]], words: np.ndarray) -> None:
         """Keep a mask for the deepest level of ``chain`` whose automaton its walks never left.
 
@@ -1411,10 +1461,13 @@ class TokenAutomaton:
         level = len(insts)
         for key in suffixes:
             level = _common_prefix(self._suffix_paths[key], insts, level)
+        paths = self._pure_paths
         for states in reached:
             for t in states.tolist():
-                if level:
-                    level = _common_prefix(self._pure_path(t), insts, level)
+                if not level:
+                    return
+                path = paths.get(t)
+                level = _common_prefix(self._pure_path(t) if path is None else path, insts, level)
         if level:
             self._inner_masks[chain[level - 1][1:]] = words.copy()
 
@@ -1760,18 +1813,33 @@ def automaton_from_node(
     return TokenAutomaton(lazy, vocab, specials=specials, key=key)
 
 
-WARM_SECONDS = 0.25  # default compile-time budget of TokenAutomaton.warm over schema sketches
+WARM_SECONDS = 0.5  # default compile-time budget of TokenAutomaton.warm over schema sketches
+# depths of the sketches walked before the full ones: a big schema's full sketch is tens of
+# thousands of tokens, and walked in schema order it spent the whole budget deep inside its
+# first properties while outputs, which write a few of them, start with the shallow states
+WARM_DEPTHS = (2, 4, 6, 8)
 
 
 def _warm_with_sketches(ta: TokenAutomaton, schema: Any, encode: Any, seconds: float, compact: bool) -> None:
-    from .sketch import sketches
+    from .sketch import MAX_DEPTH, sketches
 
-    start = time.perf_counter()
+    deadline = time.perf_counter() + seconds
     seps = (",", ":") if compact else (", ", ": ")  # as outputs are written in that whitespace mode
-    texts = [json.dumps(x, ensure_ascii=False, separators=seps) for x in sketches(schema, seconds=seconds / 2)]
-    left = seconds - (time.perf_counter() - start)
-    if texts and left > 0:
-        ta.warm((encode(t) for t in texts), left)
+
+    def outputs() -> Iterator[list[int]]:
+        """Sketches shallow to deep, each made only once the walk is ready for it."""
+        seen: set[str] = set()
+        for depth, variants in [*((d, 1) for d in WARM_DEPTHS), (MAX_DEPTH, 3)]:
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return
+            for x in sketches(schema, variants, seconds=left / 2, max_depth=depth):
+                text = json.dumps(x, ensure_ascii=False, separators=seps)
+                if text not in seen:
+                    seen.add(text)
+                    yield encode(text)
+
+    ta.warm(outputs(), deadline - time.perf_counter())
 
 
 def compile_automaton(

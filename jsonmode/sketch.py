@@ -32,6 +32,7 @@ MAX_DEPTH = 12  # nesting of a sketch; deeper values are the smallest of their t
 MAX_REF_REPEATS = 2  # times one $ref may be re-entered on a path (recursive schemas)
 MAX_STRING = 1_024  # longest string a sketch writes (a minLength above it is not sketched)
 _SAMPLE_STATES = 20_000  # largest automaton built to sample a pattern (past it: plain text)
+_FEWEST_MAX = 16  # minItems a smallest array is written out to (more: left empty)
 MAX_VALUES = 20_000  # values in one sketch (nested definitions multiply); past it, the smallest ones
 
 # bytes a sampled string prefers, most readable first (never '"' or '\\': no escapes to write)
@@ -48,7 +49,7 @@ _FREE_OBJECT = {"name": "abcde", "id": 42, "value": 1.5, "enabled": True, "tags"
 _FREE = ("abcde", _FREE_OBJECT, 42)
 
 
-def sketches(schema: Any, variants: int = 3, *, seconds: float | None = None) -> list[Any]:
+def sketches(schema: Any, variants: int = 3, *, seconds: float | None = None, max_depth: int = MAX_DEPTH) -> list[Any]:
     """Up to ``variants`` distinct example instances (variant ``k`` takes the ``k``-th branch,
     enum value, type and sample value wherever the schema offers several).
 
@@ -60,7 +61,7 @@ def sketches(schema: Any, variants: int = 3, *, seconds: float | None = None) ->
     deadline = None if seconds is None else time.perf_counter() + seconds
     for k in range(variants):
         try:
-            value = _Sketcher(schema, k, deadline).value(schema, 0, ())
+            value = _Sketcher(schema, k, deadline, max_depth=max_depth).value(schema, 0, ())
             text = json.dumps(value, ensure_ascii=False)
         except (RecursionError, TypeError, ValueError, OverflowError):
             continue
@@ -130,8 +131,10 @@ def _num(v: Any) -> bool:
 
 
 class _Sketcher:
-    def __init__(self, root: Any, k: int, deadline: float | None = None, left: list[int] | None = None) -> None:
+    def __init__(self, root: Any, k: int, deadline: float | None = None, left: list[int] | None = None,
+                 max_depth: int = MAX_DEPTH) -> None:
         self.root = root
+        self.max_depth = max_depth
         self.k = k
         self.deadline = deadline
         self.left = [MAX_VALUES] if left is None else left  # shared by a sketch's array items
@@ -167,7 +170,7 @@ class _Sketcher:
         if "$ref" in s:
             ref = s["$ref"]
             target = self.resolve(ref)
-            if not isinstance(target, dict) or refs.count(ref) >= MAX_REF_REPEATS or depth > MAX_DEPTH:
+            if not isinstance(target, dict) or refs.count(ref) >= MAX_REF_REPEATS or depth > self.max_depth:
                 return self.smallest(s)
             rest = {key: v for key, v in s.items() if key != "$ref"}
             return self.value({**target, **rest} if rest else target, depth + 1, (*refs, ref))
@@ -206,7 +209,7 @@ class _Sketcher:
                 if isinstance(part, dict):
                     merged = _merge(merged, part)
             return self.value(merged, depth + 1, refs)
-        if depth > MAX_DEPTH:
+        if depth > self.max_depth:
             return self.smallest(s)
         kind = _kind(s, self.k)
         if kind == "object":
@@ -253,7 +256,26 @@ class _Sketcher:
             return self.string(s.get("pattern"), s.get("minLength", 0), s.get("maxLength"), s.get("format"))
         if kind in ("integer", "number"):
             return self.number(s, kind == "integer")
+        if kind == "array" and depth < MAX_DEPTH:
+            return self.fewest_items(s, depth)
         return {"object": {}, "array": [], "boolean": True}.get(kind or "")
+
+    def fewest_items(self, s: dict[str, Any], depth: int) -> list[Any]:
+        """The shortest array ``s`` allows, items at their smallest (a depth-limited sketch's
+        arrays: an empty one below ``minItems`` would stop the walk at its bracket)."""
+        head = s.get("prefixItems")
+        if not isinstance(head, list):
+            head = s.get("items") if isinstance(s.get("items"), list) else None
+        if head is not None:
+            return [self.smallest(x, depth + 1) for x in head]
+        lo = s.get("minItems", 0)
+        if not isinstance(lo, int) or lo <= 0 or lo > _FEWEST_MAX:
+            return []
+        item = s.get("items", {})
+        enum = item.get("enum") if isinstance(item, dict) else None
+        if s.get("uniqueItems"):  # distinct items only where they are listed
+            return list(enum[:lo]) if isinstance(enum, list) and len(enum) >= lo else []
+        return [self.smallest(item, depth + 1) for _ in range(lo)]
 
     def object(self, s: dict[str, Any], depth: int, refs: tuple[str, ...]) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -293,7 +315,8 @@ class _Sketcher:
         if isinstance(hi, int):
             n = min(n, hi)
         item = s.get("items", {})
-        return [_Sketcher(self.root, self.k + i, self.deadline, self.left).value(item, depth + 1, refs) for i in range(n)]
+        return [_Sketcher(self.root, self.k + i, self.deadline, self.left, self.max_depth).value(item, depth + 1, refs)
+                for i in range(n)]
 
     def number(self, s: dict[str, Any], integer: bool) -> int | float:
         v: int | float = (_INTEGERS if integer else _NUMBERS)[self.k % len(_INTEGERS)]

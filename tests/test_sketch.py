@@ -73,6 +73,19 @@ def test_recursive_schema_stops_at_the_smallest_valid_value() -> None:
         assert depth <= 3
 
 
+def test_a_depth_limit_keeps_the_shallow_part_and_stays_valid() -> None:
+    deep = {"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {
+        "type": "object", "properties": {"c": {"type": "integer"}}}}}, "z": {"type": "string"}},
+        "required": ["a"]}
+    shallow = sketches(deep, variants=1, max_depth=0)[0]
+    assert list(shallow) == ["a", "z"] and shallow["a"] == {}  # every top-level name, values at their smallest
+    assert sketches(deep, variants=1, max_depth=1)[0]["a"] == {"b": {}}
+    assert sketches(deep, variants=1)[0]["a"] == {"b": {"c": 1}}
+    for depth in range(4):
+        for x in sketches(TREE, max_depth=depth) + sketches(ORDER, max_depth=depth):
+            jsonschema.validate(x, TREE if "children" in x else ORDER, format_checker=jsonschema.FormatChecker())
+
+
 def test_free_values_and_open_objects_get_typical_shapes() -> None:
     out = sketches({"type": "object"}, variants=1)
     assert out and isinstance(out[0], dict) and len(out[0]) > 3
@@ -138,6 +151,23 @@ def test_warm_masks_equal_cold_masks(tok_vocab: tuple[Any, Vocabulary]) -> None:
         assert np.array_equal(cold.mask(sc), warm.mask(sw))
         sc, sw = cold.advance(sc, tid), warm.advance(sw, tid)
     assert cold.is_accepting(sc) and warm.is_accepting(sw)
+
+
+def test_warming_walks_shallow_sketches_before_the_full_ones(tok_vocab: tuple[Any, Vocabulary],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from jsonmode import automaton
+
+    _, vocab = tok_vocab
+    assert vocab.encode is not None
+    walked: list[Any] = []
+    monkeypatch.setattr(automaton.TokenAutomaton, "warm",
+                        lambda self, outputs, seconds: walked.extend(outputs) or 0)
+    _fresh(TREE, vocab, warm_seconds=5.0, precompute=False)
+    expect = [json.dumps(x) for d in automaton.WARM_DEPTHS for x in sketches(TREE, 1, max_depth=d)]
+    expect += [json.dumps(x) for x in sketches(TREE)]
+    expect = list(dict.fromkeys(expect))  # (each text once)
+    assert walked == [vocab.encode(t) for t in expect]
+    assert len(walked[0]) < len(walked[-1]) and len(set(map(tuple, walked))) == len(walked)
 
 
 def test_warm_stops_at_a_refused_token_and_at_the_deadline(tok_vocab: tuple[Any, Vocabulary]) -> None:
