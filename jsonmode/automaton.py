@@ -34,6 +34,7 @@ from .fsm import (
     DFA,
     NO_BOUND,
     PAIR,
+    SHARED_AUTOMATA,
     CountedDFA,
     CounterDFA,
     LazyDFA,
@@ -59,6 +60,7 @@ _BLOCK_LOW = _BLOCK - 1
 _MIRROR_LEVELS = 16  # embedded-automaton levels a state's mask is looked up and kept at
 _PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared with (0: none)
 _WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
+_SHARED_MASKS_MAX = 4_096  # kept masks of shared automata per vocabulary (64 MB at a 128k vocabulary)
 _PREFAULT_ROWS = 1024  # mask rows touched when warming runs out of time (16 MB at a 128k vocabulary)
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
@@ -106,6 +108,9 @@ class _TokenTables:
     # what a counted pattern walks of each of those tokens (see ``_quote_spans``)
     quote_spans: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
+    # kept masks (see TokenAutomaton._keep_inner) of states of the automata every schema in the
+    # process shares (free values: fsm.SHARED_AUTOMATA), by (width, automaton, state)
+    shared_masks: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
 
 
 # where a state reads inside a string: (character DFA, phase, room, counted pattern) (see _string_position)
@@ -519,6 +524,7 @@ class TokenAutomaton:
         self._pattern_alias: dict[tuple[int, int], int] = {}  # (counted pattern, state) -> the state it walks as
         self._inner_masks: dict[tuple[int, int], np.ndarray] = {}  # (embedded automaton, its state) -> mask
         self.inner_hits = 0  # masks taken from _inner_masks (a mirror state met again)
+        self.shared_hits = 0  # ... of which kept by another automaton (free values: tables.shared_masks)
         self._mirror_levels = _MIRROR_LEVELS  # (0: masks are never kept: what tests compare with)
         self._visits = _Visits()  # states the walks of a recorded mask reached
         self._recording = False  # a mask that _keep_inner may keep is being computed
@@ -836,7 +842,14 @@ class TokenAutomaton:
         """
         lazy = self.lazy
         chain = self._mirror_chain(s)
-        kept = next((got for got in (self._inner_masks.get(c[1:]) for c in reversed(chain)) if got is not None), None)
+        kept = None
+        for c in reversed(chain):
+            kept = self._inner_masks.get(c[1:])
+            if kept is None and c[1] in SHARED_AUTOMATA:
+                kept = self.tables.shared_masks.get((self.width, *c[1:]))
+                self.shared_hits += kept is not None
+            if kept is not None:
+                break
         if kept is not None:
             self.inner_hits += 1
             row[:] = kept
@@ -1469,7 +1482,11 @@ class TokenAutomaton:
                 path = paths.get(t)
                 level = _common_prefix(self._pure_path(t) if path is None else path, insts, level)
         if level:
-            self._inner_masks[chain[level - 1][1:]] = words.copy()
+            key = chain[level - 1][1:]
+            kept = self._inner_masks[key] = words.copy()
+            shared = self.tables.shared_masks
+            if key[0] in SHARED_AUTOMATA and len(shared) < _SHARED_MASKS_MAX:
+                shared[(self.width, *key)] = kept
 
     def _kernel_trie(self, s: int, out: np.ndarray, roots: np.ndarray | None = None) -> None:
         tr = self.tables.trie
@@ -1842,6 +1859,42 @@ def _warm_with_sketches(ta: TokenAutomaton, schema: Any, encode: Any, seconds: f
     ta.warm(outputs(), deadline - time.perf_counter())
 
 
+# what a value a schema leaves free ({}, true, an open object's values) is written as, nested
+# as outputs nest them: walked once per process and vocabulary (see _warm_free_values)
+_FREE_VALUES: tuple[Any, ...] = (
+    {"id": 1, "name": "Hello world", "value": 1.5, "enabled": True, "none": None, "tags": ["a", "b"],
+     "data": {"key": "value", "count": 2, "items": [{"id": 10, "type": "x", "ok": False}]}},
+    [1, -2, 3.25, -0.5, 1e3, "text", True, False, None, [], {}, [1, 2], [{"a": 1}], {"b": [2, 3]}],
+    {"a": {"b": {"c": {"d": [1, {"e": "f"}]}}}, "list": [[0, 1], ["x", {"y": None}]], "empty": {}, "zero": 0},
+    {"type": "object", "count": 12345, "ratio": 0.75, "url": "https://example.com/path?q=1", "date": "2024-01-31",
+     "nested": {"values": [{"name": "item 1", "price": 9.99}, {"name": "item 2", "price": 19.5}], "total": 29.49}},
+)
+FREE_WARM_SECONDS = 0.5  # once per process and (vocabulary, whitespace): see _warm_free_values
+_FREE_WARMED: set[tuple[Any, ...]] = set()
+_FREE_LOCK = threading.Lock()
+
+
+def _warm_free_values(ta: TokenAutomaton, opts: Any, encode: Any) -> None:
+    """Walk typical free JSON through the shared any-value automata, once per process.
+
+    A value a schema leaves free is one automaton per (nesting, whitespace) shared by every
+    schema in the process, and a mask kept for one of its states (its walks never left it, see
+    :meth:`TokenAutomaton._keep_inner`) is kept per vocabulary for all of them; the first cold
+    masks of free JSON build rows at every nesting level (~1 ms each).  So the first schema with
+    a free value in a process pays this walk (<= ``FREE_WARM_SECONDS``), later ones look up."""
+    from .compiler import schema_to_node
+
+    key = (id(ta.tables), ta.width, ta.specials, opts.whitespace, opts.max_whitespace, opts.any_depth)
+    with _FREE_LOCK:
+        if key in _FREE_WARMED:
+            return
+        _FREE_WARMED.add(key)
+    free = automaton_from_node(schema_to_node(True, opts), ta.vocab, specials=ta.specials,
+                               max_states=opts.max_lazy_states)
+    seps = (",", ":") if opts.whitespace == "compact" else (", ", ": ")
+    free.warm((encode(json.dumps(x, ensure_ascii=False, separators=seps)) for x in _FREE_VALUES), FREE_WARM_SECONDS)
+
+
 def compile_automaton(
     schema: dict[str, Any] | bool,
     vocab: Vocabulary,
@@ -1861,7 +1914,7 @@ def compile_automaton(
     the schema (:mod:`jsonmode.sketch`, tokenized by ``vocab.encode``), so the structural
     states that outputs share are a lookup when generation starts; 0 turns it off.
     """
-    from .compiler import CompileOptions, schema_to_node
+    from .compiler import CompileOptions, compile_schema
 
     opts = CompileOptions(**options)
     key = cache_key(schema, vocab, opts.as_dict())
@@ -1874,11 +1927,13 @@ def compile_automaton(
         ta = TokenAutomaton.load(path, vocab)
     else:
         with time_limit(opts.max_compile_seconds):
-            node = schema_to_node(schema, opts)
+            node, free = compile_schema(schema, opts)
             ta = automaton_from_node(node, vocab, max_states=opts.max_lazy_states, key=key)
         if precompute:
             ta.precompute()
         elif warm_seconds > 0 and vocab.encode is not None:
+            if free:
+                _warm_free_values(ta, opts, vocab.encode)
             _warm_with_sketches(ta, schema, vocab.encode, warm_seconds, opts.whitespace == "compact")
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -237,6 +237,7 @@ class _Ctx:
         self.issues: list[SchemaIssue] = []
         self.ref_depth: dict[str, int] = {}
         self.truncated = False
+        self.free_values = False  # a shared any-value automaton is embedded (see any_value)
         self._ref_cache: dict[tuple[str, tuple[tuple[str, int], ...]], Node] = {}
         self._merge_cache: dict[tuple[str, bool, tuple[tuple[str, int], ...]], Node] = {}
         self._closures: dict[str, frozenset[str]] = {}  # $ref -> itself and every $ref reachable from it
@@ -299,6 +300,7 @@ class _Ctx:
     def any_value(self, depth: int | None = None) -> Node:
         """Any JSON value nested at most ``depth`` levels: one lazily built automaton per
         (depth, whitespace) shared by every schema in the process, embedded by reference."""
+        self.free_values = True
         d = self.opts.any_depth if depth is None else depth
         key = (d, self.opts.whitespace, self.opts.max_whitespace)
         with _ANY_LOCK:
@@ -312,6 +314,7 @@ class _Ctx:
                 # of row builds per nesting level otherwise, in every schema with an open object
                 lazy.expand_near(_ANY_WARM_SYMBOLS, _ANY_WARM_STATES)
                 _ANY_CACHE[key] = lazy
+                fsm.SHARED_AUTOMATA[id(lazy)] = lazy
         return fsm.DfaNode(lazy)
 
     def _any_node(self, d: int) -> Node:
@@ -2113,6 +2116,12 @@ def _merge_objects(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any] | Non
 
 def schema_to_node(schema: JsonSchema, opts: CompileOptions | None = None) -> Node:
     """The JSON text language of ``schema``; raises SchemaError listing every unenforceable keyword."""
+    return compile_schema(schema, opts)[0]
+
+
+def compile_schema(schema: JsonSchema, opts: CompileOptions | None = None) -> tuple[Node, bool]:
+    """:func:`schema_to_node`, and whether the language embeds the shared any-value automata (a
+    value the schema leaves free: their masks are worth warming once per process)."""
     opts = opts or CompileOptions()
     ctx = _Ctx(schema, opts)
     old_limit = sys.getrecursionlimit()
@@ -2136,4 +2145,4 @@ def schema_to_node(schema: JsonSchema, opts: CompileOptions | None = None) -> No
                 f"recursive schema has no instance within max_recursion_depth={opts.max_recursion_depth}"
             )
         raise UnsatisfiableSchemaError("no JSON value satisfies this schema")
-    return node
+    return node, ctx.free_values

@@ -36,6 +36,10 @@ NO_BOUND = 1 << 40  # the room of a string with no maxLength (characters that st
 # fixed random weights hashing a state's position set (shared: making them per automaton cost 25 µs each)
 _WEIGHTS = np.random.default_rng(0).integers(1, 2**62, size=4096, dtype=np.int64)
 _WEIGHTS.setflags(write=False)
+# the lazy automata every schema in the process embeds (free values, see compiler.any_value),
+# by id: a mask kept for one of their states serves every later schema (held here, so an id
+# is never reused even where a cache of them is cleared)
+SHARED_AUTOMATA: dict[int, Any] = {}
 
 _LIMIT = threading.local()  # (deadline, seconds, option name) of the compile running in this thread
 

@@ -908,6 +908,54 @@ def test_masks_kept_for_a_definition_equal_masks_walked_in_each_context(
     assert walked.inner_hits == 0
 
 
+@pytest.mark.parametrize("family", ["trained", "llama"])
+def test_free_value_masks_kept_for_the_process_equal_walked_masks(family: str,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value a schema leaves free is one automaton shared by every schema in the process: masks
+    kept for its states by one schema (and by the once-per-process walk of typical free JSON) serve
+    another schema's free values, and each equals the mask walked with keeping off."""
+    _, vocab = _tokenizer(family)
+    rng = random.Random(11)
+
+    def free(depth: int) -> Any:
+        kind = rng.choice(["obj", "arr", "num", "str", "lit"] if depth < 3 else ["num", "str", "lit"])
+        if kind == "obj":
+            return {rng.choice(["id", "name", "x y", "é"]) + str(i): free(depth + 1) for i in range(rng.randrange(4))}
+        if kind == "arr":
+            return [free(depth + 1) for _ in range(rng.randrange(4))]
+        if kind == "num":
+            return rng.choice([0, -7, 12.5, 1e20, 3])
+        return rng.choice(["", "abc", "Hello world", "a\"b"]) if kind == "str" else rng.choice([True, False, None])
+
+    holder = {"type": "object", "properties": {"meta": {}, "n": {"type": "integer"}}, "required": ["meta"]}
+    user = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
+    automaton_mod._CACHE.clear()
+    first = compile_automaton(holder, vocab)  # (warming: the free JSON walk, once per process)
+    for _ in range(6):
+        first.walk(json.dumps({"meta": free(0), "n": 1}).encode())
+        text = json.dumps({"meta": free(0), "n": 1}).encode()
+        for i in range(len(text) + 1):
+            first.mask(first.walk(text[:i]))
+    assert first.tables.shared_masks
+    texts = [json.dumps([{"k": free(1), "v": free(0)} for _ in range(rng.randrange(1, 4))]).encode() for _ in range(8)]
+    kept = compile_automaton(user, vocab, warm_seconds=0)
+    states = [kept.walk(text[:i]) for text in texts for i in range(len(text) + 1)]
+    masks = {s: kept.mask(s).copy() for s in states if s > 0}
+    assert kept.shared_hits > 0
+    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
+    automaton_mod._CACHE.clear()
+    walked = compile_automaton(user, vocab, warm_seconds=0)
+    k = 0
+    for text in texts:
+        for i in range(len(text) + 1):
+            s = walked.walk(text[:i])
+            assert (s > 0) == (states[k] > 0), text[:i]
+            if s > 0:
+                assert np.array_equal(masks[states[k]], walked.mask(s)), text[:i]
+            k += 1
+    assert walked.inner_hits == 0
+
+
 MASKBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "maskbench-dev.tar.xz"
 # real schemas whose definitions are used in several contexts (counted arrays of objects, $refs
 # in many places): the ones where most masks are taken from kept ones
