@@ -62,6 +62,7 @@ _PATTERN_WITNESSES = 2  # latest pattern walks a new pattern state is compared w
 _WITNESS_STATES = 1024  # states a kept pattern walk may have reached (bounds each comparison)
 _SHARED_MASKS_MAX = 4_096  # kept masks of shared automata per vocabulary (64 MB at a 128k vocabulary)
 _PREFAULT_ROWS = 1024  # mask rows touched when warming runs out of time (16 MB at a 128k vocabulary)
+_SUFFIX_TRIE = True  # (False: the token-by-token list walk, what tests compare with)
 _CLEAR_LIMIT = 16_384  # tokens a bounded string's mask clears from the unbounded one before a cached pack pays
 
 
@@ -108,6 +109,8 @@ class _TokenTables:
     # what a counted pattern walks of each of those tokens (see ``_quote_spans``)
     quote_spans: dict[tuple[bytes, int, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = field(
         default_factory=dict)
+    # the same tokens' text after their closing quote as a trie (see ``_quote_suffix_trie``)
+    quote_tries: dict[tuple[bytes, int, bool], tuple[Any, np.ndarray]] = field(default_factory=dict)
     # kept masks (see TokenAutomaton._keep_inner) of states of the automata every schema in the
     # process shares (free values: fsm.SHARED_AUTOMATA), by (width, automaton, state)
     shared_masks: dict[tuple[int, int, int], np.ndarray] = field(default_factory=dict)
@@ -404,6 +407,26 @@ def _quote_orders(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
     return got
 
 
+def _quote_suffix_trie(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
+                       after_first: bool) -> tuple[tokentrie.TokenTrie, np.ndarray]:
+    """The text after the closing quote of each token that closes a string context at ``phase``,
+    as a trie whose "tokens" are indices into ``quote_ids``, and those with no text after it.
+
+    Each new context walks these from the state after its closing quote (:meth:`TokenAutomaton.
+    _quote_suffix`); there only a few bytes live (``,`` ``}`` ``]``), and the trie drops a first
+    byte's whole subtree at once where the token-by-token walk stepped each of ~1,300 tokens
+    (~25 us a context).  Cached per vocabulary like the tables it is made from."""
+    key = (ckey, phase, after_first)
+    got = t.quote_tries.get(key)
+    if got is None:
+        walk, offs, lens = _quote_orders(t, char, ckey, phase, after_first)[4:]
+        lengths = np.zeros(lens.shape[0], np.int64)
+        lengths[walk] = lens[walk]
+        got = tokentrie.build_trie(t.buf, offs, lengths), walk[lens[walk] == 0]
+        t.quote_tries[key] = got
+    return got
+
+
 def _quote_spans(t: _TokenTables, char: DFA, ckey: bytes, phase: int,
                  after_first: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Over ``quote_ids``: the tokens alive inside the string from ``phase``, where the text they
@@ -547,6 +570,7 @@ class TokenAutomaton:
         # stop 2: what follows the quote, as in _quote_allowed, and the _quote_used it relied on
         self._opened: dict[int, tuple[list[np.ndarray], list[tuple[Any, ...]]]] = {}
         self._stops = np.zeros(2 * 4096, np.int64)
+        self._go_on = np.ones(64, np.int8)  # (trie walks that never stop at a quote: _quote_suffix)
         self._n_stops = np.zeros(1, np.int64)
 
     # ------------------------------------------------------------------ lazy DFA plumbing
@@ -666,12 +690,14 @@ class TokenAutomaton:
         """
         deadline = time.perf_counter() + seconds
         walked = 0
+        first = self._n_rows
+        out_of_time = False
         try:
             for ids in outputs:
                 s = self.initial_state
                 for tid in ids:
                     if time.perf_counter() > deadline:
-                        self._prefault(_PREFAULT_ROWS)  # (out of time: more cold masks will come)
+                        out_of_time = True  # (many more cold masks will come)
                         return walked
                     walked += 1
                     if not self.allows(s, tid):  # (computes the mask of s: the point of the walk)
@@ -679,6 +705,10 @@ class TokenAutomaton:
                     s = self.advance(s, tid)
         except AutomatonTooLarge:
             pass  # an output reaching that far raises it again, named, where it happens
+        finally:
+            # rows for the cold masks still to come, touched now (see _prefault): as many again
+            # as warming filled, a measure of how many states outputs meet
+            self._prefault(_PREFAULT_ROWS if out_of_time else min(_PREFAULT_ROWS, self._n_rows - first))
         return walked
 
     def ensure_masks(self, states: Iterable[int]) -> None:
@@ -1108,18 +1138,31 @@ class TokenAutomaton:
             t = self.tables
             qi = t.quote_ids
             assert qi is not None
-            ids, offs, lens = _quote_orders(t, char, ckey, phase, after_first)[4:]
-            if not q:
-                ids = ids[:0]
             bits = np.zeros(-(-qi.size // _WORD_BITS) + 1, np.uint32)
             lazy = self.lazy
-            pos = 0
-            while True:
-                status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, q, ids, t.buf, offs, lens, qi.size,
-                                                  bits, pos, *self._suffix_visits.args(lazy.n))
-                if status == tokentrie.DONE:
-                    break
-                lazy.expand([status])
+            if q and _SUFFIX_TRIE:
+                tr, empty = _quote_suffix_trie(t, char, ckey, phase, after_first)
+                tokentrie.set_bits(bits, empty)  # (nothing after the quote: alive wherever q is)
+                stack = np.zeros(tr.max_depth + 1, np.int64)
+                pos = 0
+                while True:
+                    self._go_on = _grown(self._go_on, lazy.n, 1)
+                    status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, q, tr.sym, tr.depth, tr.skip, tr.tok,
+                                                      tr.dup, qi.size, bits, stack, pos, self._all_roots, self._go_on,
+                                                      self._stops, self._n_stops, *self._suffix_visits.args(lazy.n))
+                    if status == tokentrie.DONE:
+                        break
+                    if status != tokentrie.CLASSIFY:  # (CLASSIFY: a state past _go_on, grown above)
+                        lazy.expand([status])
+            elif q:
+                ids, offs, lens = _quote_orders(t, char, ckey, phase, after_first)[4:]
+                pos = 0
+                while True:
+                    status, pos = tokentrie.list_walk(lazy.table, lazy.expanded, q, ids, t.buf, offs, lens, qi.size,
+                                                      bits, pos, *self._suffix_visits.args(lazy.n))
+                    if status == tokentrie.DONE:
+                        break
+                    lazy.expand([status])
             ok = np.unpackbits(bits.view(np.uint8), bitorder="little")[: qi.size].astype(bool)
             self._suffix_ok[key] = ok
             reached = self._suffix_visits.take()

@@ -956,6 +956,35 @@ def test_free_value_masks_kept_for_the_process_equal_walked_masks(family: str,
     assert walked.inner_hits == 0
 
 
+@pytest.mark.parametrize("family", ["trained", "llama"])
+def test_quote_suffix_trie_walk_equals_token_walk(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What follows a string's closing quote, walked as a trie of the closing tokens' tails, allows
+    exactly what the token-by-token walk allows (strings in objects, arrays, keys, free values)."""
+    _, vocab = _tokenizer(family)
+    schema = {"type": "object", "properties": {
+        "a": {"type": "string"}, "b": {"type": "array", "items": {"type": "string", "maxLength": 6}},
+        "c": {"type": "object", "additionalProperties": {"type": "string"}}, "d": {"enum": ["x", "y z"]},
+        "e": {"anyOf": [{"type": "string"}, {"type": "integer"}]}, "f": {}}}
+    rng = random.Random(5)
+    words = ["", "ab", "a b", "é", "x\"y", "12", "},", "\\"]
+    texts = []
+    for _ in range(10):
+        doc = {"a": rng.choice(words), "b": [rng.choice(words)[:6] for _ in range(rng.randrange(3))],
+               "c": {rng.choice(words): rng.choice(words) for _ in range(rng.randrange(3))},
+               "d": rng.choice(["x", "y z"]), "e": rng.choice(["s", 3]), "f": rng.choice(["t", {"k": "v"}, ["w"]])}
+        texts.append(json.dumps({k: v for k, v in doc.items() if rng.random() < 0.8}).encode())
+    masks = []
+    for trie in (True, False):
+        monkeypatch.setattr(automaton_mod, "_SUFFIX_TRIE", trie)
+        automaton_mod._CACHE.clear()
+        ta = compile_automaton(schema, vocab, warm_seconds=0)
+        masks.append([ta.mask(s).copy() if s > 0 else None
+                      for text in texts for s in (ta.walk(text[:i]) for i in range(len(text) + 1))])
+    assert len(masks[0]) == len(masks[1])
+    for a, b in zip(*masks, strict=True):
+        assert (a is None) == (b is None) and (a is None or np.array_equal(a, b))
+
+
 MASKBENCH = Path(__file__).resolve().parents[1].parent / "shared" / "maskbench-dev.tar.xz"
 # real schemas whose definitions are used in several contexts (counted arrays of objects, $refs
 # in many places): the ones where most masks are taken from kept ones
