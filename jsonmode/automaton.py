@@ -88,6 +88,7 @@ class _TokenTables:
     # compiled path (numba): the vocabulary as a trie, and packed interiors by 128-bit signature
     trie: TokenTrie | None = None
     quote_ids: np.ndarray | None = None  # int64 ids of the tokens with a quote or a special symbol
+    quote_trie: TokenTrie | None = None  # the same tokens (those with text) as a trie
     quote_words: np.ndarray | None = None  # the same, packed
     quote_index: np.ndarray | None = None  # int32 (V,): position of each token in quote_ids, -1 if none
     quote_first: np.ndarray | None = None  # int32 over quote_ids: index of the token's first quote (-1: none)
@@ -206,7 +207,10 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
         tq, first_at = np.unique(owner[at], return_index=True)
         quote_first = np.full(quote_ids.size, -1, np.int32)
         quote_first[quote_index[tq]] = at[first_at] - offsets[tq]
+        quoted = np.zeros_like(lengths)
+        quoted[quote_ids] = lengths[quote_ids]
         compiled = {"trie": tokentrie.build_trie(buf, offsets, lengths), "quote_ids": quote_ids,
+                    "quote_trie": tokentrie.build_trie(buf, offsets, quoted),
                     "quote_words": _pack(quote_ids, width), "first_words": first_words,
                     "quote_index": quote_index, "quote_first": quote_first}
     tables = _TokenTables(buf, offsets, lengths.astype(np.int32), by_first, first_start, first[by_first],
@@ -225,8 +229,9 @@ def token_tables(vocab: Vocabulary, specials: Sequence[str] = ()) -> _TokenTable
                     while neg.searchsorted(np.int64(-room), side="left") > _CLEAR_LIMIT:
                         _small_room(tables, char, ckey, phase, room, width)  # the rooms of short strings
                         room += 1
-                    _quote_orders(tables, char, ckey, phase, False)
-                    _quote_orders(tables, char, ckey, phase, True)
+                    for after_first in (False, True):
+                        _quote_orders(tables, char, ckey, phase, after_first)
+                        _quote_suffix_trie(tables, char, ckey, phase, after_first)
     with _TABLES_LOCK:
         _TABLES[key] = tables
     return tables
@@ -917,9 +922,7 @@ class TokenAutomaton:
             else:
                 if not lazy.expanded[s]:
                     lazy.expand([s])
-                qi = t.quote_ids
-                assert qi is not None  # set with the trie (compiled path)
-                self._kernel_list(s, qi, row)
+                self._kernel_quotes(s, row)
         else:
             if not lazy.expanded[s]:
                 lazy.expand([s])
@@ -936,9 +939,7 @@ class TokenAutomaton:
                 if cached is not None:
                     self._record_ok = False
                     row[:] = cached
-                    qi = t.quote_ids
-                    assert qi is not None  # set with the trie (compiled path)
-                    self._kernel_list(s, qi, row)
+                    self._kernel_quotes(s, row)
                 else:
                     self._kernel_trie(s, row)
                     if sig is not None:
@@ -995,7 +996,7 @@ class TokenAutomaton:
         out[:] = interior & ~np.bitwise_or.reduce(fw[np.flatnonzero(~same & (crow != dead))],
                                                    axis=0, initial=np.uint32(0))
         self._kernel_trie(s, out, other)
-        self._kernel_list(s, qi, out)
+        self._kernel_quotes(s, out)
         return True
 
     def _string_position(self, s: int) -> _Position | None:
@@ -1572,6 +1573,30 @@ class TokenAutomaton:
             if status == tokentrie.DONE:
                 return
             lazy.expand([status])
+
+    def _kernel_quotes(self, s: int, out: np.ndarray) -> None:
+        """Set in ``out`` the tokens with a quote allowed from ``s``, walked as their own trie (shared
+        prefixes once, a dead first byte's subtree dropped) where :meth:`_kernel_list` stepped each of
+        ~1% of the vocabulary token by token; no stop at quotes (what the list walk reads)."""
+        tr = self.tables.quote_trie
+        if tr is None or not _SUFFIX_TRIE:
+            qi = self.tables.quote_ids
+            assert qi is not None  # set with the trie (compiled path)
+            self._kernel_list(s, qi, out)
+            return
+        lazy = self.lazy
+        stack = np.zeros(tr.max_depth + 1, np.int64)
+        pos = 0
+        while True:
+            self._go_on = _grown(self._go_on, lazy.n, 1)
+            visits = self._visits.args(lazy.n) if self._recording else _NO_VISITS
+            status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
+                                              self.width, out, stack, pos, self._all_roots, self._go_on, self._stops,
+                                              self._n_stops, *visits)
+            if status == tokentrie.DONE:
+                return
+            if status != tokentrie.CLASSIFY:  # (CLASSIFY: a state past _go_on, grown above)
+                lazy.expand([status])
 
     def _kernel_signature(self, s: int) -> tuple[int, int] | None:
         lazy = self.lazy

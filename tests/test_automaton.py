@@ -957,8 +957,8 @@ def test_free_value_masks_kept_for_the_process_equal_walked_masks(family: str,
 
 
 @pytest.mark.parametrize("family", ["trained", "llama"])
-def test_quote_suffix_trie_walk_equals_token_walk(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """What follows a string's closing quote, walked as a trie of the closing tokens' tails, allows
+def test_quote_token_trie_walks_equal_token_walks(family: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tokens with a quote, and what follows a string's closing quote, walked as tries allow
     exactly what the token-by-token walk allows (strings in objects, arrays, keys, free values)."""
     _, vocab = _tokenizer(family)
     schema = {"type": "object", "properties": {
