@@ -816,6 +816,26 @@ def test_word_limit_states_share_pattern_walks(family: str, monkeypatch: pytest.
     assert shared._pattern_alias and not alone._pattern_alias
 
 
+def _prefix_masks(ta: Any, texts: list[bytes]) -> tuple[list[bytes], list[np.ndarray | None]]:
+    """Every prefix of ``texts`` and its mask in ``ta`` (None where the prefix is refused)."""
+    prefixes = [text[:i] for text in texts for i in range(len(text) + 1)]
+    return prefixes, [ta.mask(s).copy() if s > 0 else None for s in map(ta.walk, prefixes)]
+
+
+def _assert_walked_alike(schema: Any, vocab: Vocabulary, prefixes: list[bytes], masks: list[np.ndarray | None],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """``masks`` equal the masks of ``schema`` compiled again with masks never kept (each walked)."""
+    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
+    automaton_mod._CACHE.clear()
+    walked = compile_automaton(schema, vocab, warm_seconds=0)
+    for prefix, mask in zip(prefixes, masks, strict=True):
+        s = walked.walk(prefix)
+        assert (s > 0) == (mask is not None), prefix
+        if mask is not None:
+            assert np.array_equal(mask, walked.mask(s)), prefix
+    assert walked.inner_hits == 0
+
+
 SHARED_DEFINITION = {
     "type": "object",
     "properties": {
@@ -893,19 +913,9 @@ def test_masks_kept_for_a_definition_equal_masks_walked_in_each_context(
                "nested": {"x": item(), "y": 5}}
         texts.append(json.dumps({k: v for k, v in doc.items() if rng.random() < 0.8}).encode())
     kept = compile_automaton(SHARED_DEFINITION, vocab, warm_seconds=0)
-    states = [kept.walk(text[:i]) for text in texts for i in range(len(text) + 1)]
-    masks = {s: kept.mask(s).copy() for s in states}
+    prefixes, masks = _prefix_masks(kept, texts)
     assert kept.inner_hits > 0
-    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
-    automaton_mod._CACHE.clear()
-    walked = compile_automaton(SHARED_DEFINITION, vocab, warm_seconds=0)
-    k = 0
-    for text in texts:
-        for i in range(len(text) + 1):
-            s = walked.walk(text[:i])
-            assert np.array_equal(masks[states[k]], walked.mask(s)), text[:i]
-            k += 1
-    assert walked.inner_hits == 0
+    _assert_walked_alike(SHARED_DEFINITION, vocab, prefixes, masks, monkeypatch)
 
 
 @pytest.mark.parametrize("family", ["trained", "llama"])
@@ -939,21 +949,9 @@ def test_free_value_masks_kept_for_the_process_equal_walked_masks(family: str,
     assert first.tables.shared_masks
     texts = [json.dumps([{"k": free(1), "v": free(0)} for _ in range(rng.randrange(1, 4))]).encode() for _ in range(8)]
     kept = compile_automaton(user, vocab, warm_seconds=0)
-    states = [kept.walk(text[:i]) for text in texts for i in range(len(text) + 1)]
-    masks = {s: kept.mask(s).copy() for s in states if s > 0}
+    prefixes, masks = _prefix_masks(kept, texts)
     assert kept.shared_hits > 0
-    monkeypatch.setattr(automaton_mod, "_MIRROR_LEVELS", 0)
-    automaton_mod._CACHE.clear()
-    walked = compile_automaton(user, vocab, warm_seconds=0)
-    k = 0
-    for text in texts:
-        for i in range(len(text) + 1):
-            s = walked.walk(text[:i])
-            assert (s > 0) == (states[k] > 0), text[:i]
-            if s > 0:
-                assert np.array_equal(masks[states[k]], walked.mask(s)), text[:i]
-            k += 1
-    assert walked.inner_hits == 0
+    _assert_walked_alike(user, vocab, prefixes, masks, monkeypatch)
 
 
 @pytest.mark.parametrize("family", ["trained", "llama"])
