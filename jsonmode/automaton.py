@@ -498,7 +498,7 @@ def _common_prefix(a: tuple[int, ...], b: tuple[int, ...], limit: int) -> int:
     if head == b[:limit]:  # (the usual answer, in C)
         return len(head)
     k = 0
-    for x, y in zip(a[:limit], b, strict=False):
+    for x, y in zip(head, b, strict=False):
         if x != y:
             break
         k += 1
@@ -575,7 +575,7 @@ class TokenAutomaton:
         # stop 2: what follows the quote, as in _quote_allowed, and the _quote_used it relied on
         self._opened: dict[int, tuple[list[np.ndarray], list[tuple[Any, ...]]]] = {}
         self._stops = np.zeros(2 * 4096, np.int64)
-        self._go_on = np.ones(64, np.int8)  # (trie walks that never stop at a quote: _quote_suffix)
+        self._go_on = np.ones(64, np.int8)  # (trie walks that never stop at a quote: _plain_trie_walk)
         self._n_stops = np.zeros(1, np.int64)
 
     # ------------------------------------------------------------------ lazy DFA plumbing
@@ -1144,17 +1144,7 @@ class TokenAutomaton:
             if q and _SUFFIX_TRIE:
                 tr, empty = _quote_suffix_trie(t, char, ckey, phase, after_first)
                 tokentrie.set_bits(bits, empty)  # (nothing after the quote: alive wherever q is)
-                stack = np.zeros(tr.max_depth + 1, np.int64)
-                pos = 0
-                while True:
-                    self._go_on = _grown(self._go_on, lazy.n, 1)
-                    status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, q, tr.sym, tr.depth, tr.skip, tr.tok,
-                                                      tr.dup, qi.size, bits, stack, pos, self._all_roots, self._go_on,
-                                                      self._stops, self._n_stops, *self._suffix_visits.args(lazy.n))
-                    if status == tokentrie.DONE:
-                        break
-                    if status != tokentrie.CLASSIFY:  # (CLASSIFY: a state past _go_on, grown above)
-                        lazy.expand([status])
+                self._plain_trie_walk(tr, q, qi.size, bits, self._suffix_visits)
             elif q:
                 ids, offs, lens = _quote_orders(t, char, ckey, phase, after_first)[4:]
                 pos = 0
@@ -1518,13 +1508,11 @@ class TokenAutomaton:
         level = len(insts)
         for key in suffixes:
             level = _common_prefix(self._suffix_paths[key], insts, level)
-        paths = self._pure_paths
         for states in reached:
             for t in states.tolist():
                 if not level:
                     return
-                path = paths.get(t)
-                level = _common_prefix(self._pure_path(t) if path is None else path, insts, level)
+                level = _common_prefix(self._pure_path(t), insts, level)
         if level:
             key = chain[level - 1][1:]
             kept = self._inner_masks[key] = words.copy()
@@ -1584,15 +1572,20 @@ class TokenAutomaton:
             assert qi is not None  # set with the trie (compiled path)
             self._kernel_list(s, qi, out)
             return
+        self._plain_trie_walk(tr, s, self.width, out, self._visits if self._recording else None)
+
+    def _plain_trie_walk(self, tr: TokenTrie, start: int, width: int, out: np.ndarray, visits: _Visits | None) -> None:
+        """Set in ``out`` the "tokens" of ``tr`` alive from ``start``, every byte walked (no stop at
+        quotes, as :func:`~jsonmode.tokentrie.list_walk`), recording the states reached in ``visits``."""
         lazy = self.lazy
         stack = np.zeros(tr.max_depth + 1, np.int64)
         pos = 0
         while True:
             self._go_on = _grown(self._go_on, lazy.n, 1)
-            visits = self._visits.args(lazy.n) if self._recording else _NO_VISITS
-            status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, s, tr.sym, tr.depth, tr.skip, tr.tok, tr.dup,
-                                              self.width, out, stack, pos, self._all_roots, self._go_on, self._stops,
-                                              self._n_stops, *visits)
+            status, pos = tokentrie.trie_walk(lazy.table, lazy.expanded, start, tr.sym, tr.depth, tr.skip, tr.tok,
+                                              tr.dup, width, out, stack, pos, self._all_roots, self._go_on,
+                                              self._stops, self._n_stops,
+                                              *(_NO_VISITS if visits is None else visits.args(lazy.n)))
             if status == tokentrie.DONE:
                 return
             if status != tokentrie.CLASSIFY:  # (CLASSIFY: a state past _go_on, grown above)
@@ -1905,11 +1898,16 @@ WARM_SECONDS = 0.5  # default compile-time budget of TokenAutomaton.warm over sc
 WARM_DEPTHS = (2, 4, 6, 8)
 
 
-def _warm_with_sketches(ta: TokenAutomaton, schema: Any, encode: Any, seconds: float, compact: bool) -> None:
+def _separators(whitespace: str) -> tuple[str, str]:
+    """``json.dumps`` separators of outputs written in that whitespace mode."""
+    return (",", ":") if whitespace == "compact" else (", ", ": ")
+
+
+def _warm_with_sketches(ta: TokenAutomaton, schema: Any, encode: Any, seconds: float, whitespace: str) -> None:
     from .sketch import MAX_DEPTH, sketches
 
     deadline = time.perf_counter() + seconds
-    seps = (",", ":") if compact else (", ", ": ")  # as outputs are written in that whitespace mode
+    seps = _separators(whitespace)
 
     def outputs() -> Iterator[list[int]]:
         """Sketches shallow to deep, each made only once the walk is ready for it."""
@@ -1959,7 +1957,7 @@ def _warm_free_values(ta: TokenAutomaton, opts: Any, encode: Any) -> None:
         _FREE_WARMED.add(key)
     free = automaton_from_node(schema_to_node(True, opts), ta.vocab, specials=ta.specials,
                                max_states=opts.max_lazy_states)
-    seps = (",", ":") if opts.whitespace == "compact" else (", ", ": ")
+    seps = _separators(opts.whitespace)
     free.warm((encode(json.dumps(x, ensure_ascii=False, separators=seps)) for x in _FREE_VALUES), FREE_WARM_SECONDS)
 
 
@@ -2002,7 +2000,7 @@ def compile_automaton(
         elif warm_seconds > 0 and vocab.encode is not None:
             if free:
                 _warm_free_values(ta, opts, vocab.encode)
-            _warm_with_sketches(ta, schema, vocab.encode, warm_seconds, opts.whitespace == "compact")
+            _warm_with_sketches(ta, schema, vocab.encode, warm_seconds, opts.whitespace)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             try:

@@ -263,9 +263,7 @@ class _Sketcher:
     def fewest_items(self, s: dict[str, Any], depth: int) -> list[Any]:
         """The shortest array ``s`` allows, items at their smallest (a depth-limited sketch's
         arrays: an empty one below ``minItems`` would stop the walk at its bracket)."""
-        head = s.get("prefixItems")
-        if not isinstance(head, list):
-            head = s.get("items") if isinstance(s.get("items"), list) else None
+        head = _head_items(s)
         if head is not None:
             return [self.smallest(x, depth + 1) for x in head]
         lo = s.get("minItems", 0)
@@ -305,9 +303,7 @@ class _Sketcher:
         return out
 
     def array(self, s: dict[str, Any], depth: int, refs: tuple[str, ...]) -> list[Any]:
-        head = s.get("prefixItems")
-        if not isinstance(head, list):
-            head = s.get("items") if isinstance(s.get("items"), list) else None
+        head = _head_items(s)
         if head is not None:
             return [self.value(x, depth + 1, refs) for x in head]
         lo, hi = s.get("minItems", 0), s.get("maxItems")
@@ -340,6 +336,15 @@ class _Sketcher:
         if integer:
             v = math.ceil(v)
         return v
+
+
+def _head_items(s: dict[str, Any]) -> list[Any] | None:
+    """The schemas of an array's leading items (``prefixItems``, or ``items`` as a list), or None."""
+    head = s.get("prefixItems")
+    if isinstance(head, list):
+        return head
+    items = s.get("items")
+    return items if isinstance(items, list) else None
 
 
 def _extra_schema(name: str, patterns: Any, extra: Any) -> Any:
