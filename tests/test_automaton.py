@@ -941,11 +941,7 @@ def test_free_value_masks_kept_for_the_process_equal_walked_masks(family: str,
     user = {"type": "array", "items": {"type": "object", "additionalProperties": True}}
     automaton_mod._CACHE.clear()
     first = compile_automaton(holder, vocab)  # (warming: the free JSON walk, once per process)
-    for _ in range(6):
-        first.walk(json.dumps({"meta": free(0), "n": 1}).encode())
-        text = json.dumps({"meta": free(0), "n": 1}).encode()
-        for i in range(len(text) + 1):
-            first.mask(first.walk(text[:i]))
+    _prefix_masks(first, [json.dumps({"meta": free(0), "n": 1}).encode() for _ in range(6)])
     assert first.tables.shared_masks
     texts = [json.dumps([{"k": free(1), "v": free(0)} for _ in range(rng.randrange(1, 4))]).encode() for _ in range(8)]
     kept = compile_automaton(user, vocab, warm_seconds=0)
@@ -976,8 +972,7 @@ def test_quote_token_trie_walks_equal_token_walks(family: str, monkeypatch: pyte
         monkeypatch.setattr(automaton_mod, "_SUFFIX_TRIE", trie)
         automaton_mod._CACHE.clear()
         ta = compile_automaton(schema, vocab, warm_seconds=0)
-        masks.append([ta.mask(s).copy() if s > 0 else None
-                      for text in texts for s in (ta.walk(text[:i]) for i in range(len(text) + 1))])
+        masks.append(_prefix_masks(ta, texts)[1])
     assert len(masks[0]) == len(masks[1])
     for a, b in zip(*masks, strict=True):
         assert (a is None) == (b is None) and (a is None or np.array_equal(a, b))
